@@ -1,0 +1,33 @@
+# Every set-up step lives here so that a fresh clone needs nothing else.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH_PIN := torch==2.13.0
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first, pinned: an unpinned torch pulls several GB of CUDA wheels.
+	$(PIP) install --quiet $(TORCH_PIN)
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) -m gqn demo --out runs/demo
+
+test: install
+	$(PY) -m pytest -q -n 2 tests
+
+lint: install
+	$(PY) -m ruff check .
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

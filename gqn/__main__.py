@@ -1,0 +1,3 @@
+from gqn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""The ``gqn`` command: a thin layer that composes library pieces.
+
+Each sub-command group lives in its own module exposing ``register(subparsers)``; this module only
+builds the parser and dispatches. Handlers return an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Sub-command modules, each with ``register(subparsers)``.
+COMMAND_MODULES = ("gqn.cli.data", "gqn.cli.train", "gqn.cli.evaluate", "gqn.cli.demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gqn", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, PermissionError) as e:
+        # User-facing errors (bad config, bad file, bad shape) carry a message that names the
+        # thing and what to do; a traceback would hide it.
+        if args.verbose:
+            raise
+        print(f"gqn {args.command}: error: {e}", file=sys.stderr)
+        return 2
