@@ -1,0 +1,276 @@
+"""Training data: query batches from a scene store or from scenes rendered on the fly.
+
+Every step is a pure function of ``(seed, step, rank)``:
+
+- the number of context views K is drawn once per step (shared by all ranks), uniform in
+  ``[min_context, max_context]``;
+- each scene gets a random permutation of its V views: the first K are context, the next is the
+  query, so the query is never a context view;
+- stored scenes are visited in a seeded permutation per epoch, split across ranks.
+
+So a run resumes exactly by passing ``start_step``. :func:`make_loader` is the entry point.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
+
+from gqn.batch import QueryBatch
+from gqn.data.format import SceneStore
+from gqn.viewpoint import pose_to_viewpoint
+
+SPLITS = ("train", "test", "all")
+# (frames uint8 (b, K+1, H, W, 3), poses float32 (b, K+1, 5)) -> tensors of a QueryBatch
+BatchTensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _check_context(views: int, min_context: int, max_context: int | None) -> tuple[int, int]:
+    hi = views - 1 if max_context is None else max_context
+    if not 0 <= min_context <= hi <= views - 1:
+        raise ValueError(f"context range [{min_context}, {hi}] must lie within [0, {views - 1}] "
+                         f"for scenes of {views} views")
+    return min_context, hi
+
+
+def draw_views(seed: int, step: int, rank: int, scenes: int, views: int, min_context: int,
+               max_context: int) -> np.ndarray:
+    """View indices ``(scenes, K+1)`` for one step: K context views then the query.
+
+    K is drawn from ``(seed, step)`` alone, so every rank of a step uses the same K.
+    """
+    k = int(np.random.default_rng([seed, step, 0]).integers(min_context, max_context + 1))
+    rng = np.random.default_rng([seed, step, 1, rank])
+    perms = rng.permuted(np.tile(np.arange(views), (scenes, 1)), axis=1)
+    return perms[:, : k + 1]
+
+
+def collate_scenes(frames: torch.Tensor, poses: torch.Tensor) -> BatchTensors:
+    """uint8 frames ``(b, K+1, H, W, 3)`` + poses ``(b, K+1, 5)`` -> the tensors of a QueryBatch.
+
+    Returns ``(context_images (b, K, 3, H, W) float in [0, 1], context_viewpoints (b, K, 7),
+    context_mask (b, K) bool, query_image (b, 3, H, W), query_viewpoint (b, 7))``.
+    """
+    images = frames.permute(0, 1, 4, 2, 3).float().div_(255.0)
+    vp = pose_to_viewpoint(poses.float())
+    k = images.shape[1] - 1
+    mask = torch.ones(images.shape[0], k, dtype=torch.bool)
+    return (images[:, :k].contiguous(), vp[:, :k].contiguous(), mask,
+            images[:, k].contiguous(), vp[:, k].contiguous())
+
+
+def to_query_batch(t: BatchTensors) -> QueryBatch:
+    return QueryBatch(*t)
+
+
+def split_scenes(num_scenes: int, split: str, test_fraction: float, split_seed: int) -> np.ndarray:
+    """Scene indices of ``split`` ("train", "test" or "all") under a fixed seeded split.
+
+    Scene i is a test scene iff a hash of ``(split_seed, i)`` falls below ``test_fraction``, so
+    the split of a scene never changes when the store grows.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    idx = np.arange(num_scenes, dtype=np.uint64)
+    if split == "all":
+        return idx.astype(np.int64)
+    with np.errstate(over="ignore"):  # splitmix64
+        z = idx + np.uint64(0x9E3779B97F4A7C15) * np.uint64(split_seed + 1)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    is_test = (z >> np.uint64(11)).astype(np.float64) / float(1 << 53) < test_fraction
+    return np.flatnonzero(is_test if split == "test" else ~is_test).astype(np.int64)
+
+
+class SceneDataset(Dataset):
+    """Map-style dataset over the scenes ``indices`` of a store.
+
+    ``dataset[(i, views)]`` -> ``(frames uint8 (n, H, W, 3), poses float32 (n, 5))`` of the
+    listed views of the i-th selected scene (decoding only those); ``dataset[i]`` gives all V.
+    """
+
+    def __init__(self, store: SceneStore | str | os.PathLike, indices: Sequence[int] | None = None):
+        self.store = store if isinstance(store, SceneStore) else SceneStore(store)
+        self.indices = np.arange(len(self.store)) if indices is None else np.asarray(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @property
+    def views(self) -> int:
+        return self.store.views
+
+    def __getitem__(
+        self, key: int | tuple[int, Sequence[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        i, views = (key, None) if isinstance(key, int | np.integer) else key
+        frames, poses = self.store.read(int(self.indices[i]), views)
+        return torch.from_numpy(frames), torch.from_numpy(poses)
+
+
+class QueryBatchSampler(Sampler):
+    """Yields, per step, ``batch_size`` items ``(dataset index, view indices (K+1,))``.
+
+    Scenes are taken in a permutation seeded by ``(seed, epoch)``; an epoch is
+    ``num_scenes // (batch_size * world_size)`` steps and each rank takes its own slice of the
+    step's global batch. Iterates steps ``start_step .. num_steps - 1`` (forever if
+    ``num_steps`` is None).
+    """
+
+    def __init__(self, num_scenes: int, views: int, batch_size: int, min_context: int = 0,
+                 max_context: int | None = None, seed: int = 0, start_step: int = 0,
+                 num_steps: int | None = None, rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.steps_per_epoch = num_scenes // (batch_size * world_size)
+        if self.steps_per_epoch < 1:
+            raise ValueError(f"{num_scenes} scenes cannot fill one step of {batch_size} x "
+                             f"{world_size} rank(s)")
+        self.num_scenes, self.views, self.batch_size = num_scenes, views, batch_size
+        self.min_context, self.max_context = _check_context(views, min_context, max_context)
+        self.seed, self.start_step, self.num_steps = seed, start_step, num_steps
+        self.rank, self.world_size = rank, world_size
+        self._epoch, self._perm = -1, np.empty(0, dtype=np.int64)
+
+    def step_items(self, step: int) -> list[tuple[int, tuple[int, ...]]]:
+        epoch, within = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._perm = np.random.default_rng([self.seed, epoch, 2]).permutation(self.num_scenes)
+        lo = (within * self.world_size + self.rank) * self.batch_size
+        scenes = self._perm[lo: lo + self.batch_size]
+        views = draw_views(self.seed, step, self.rank, len(scenes), self.views,
+                           self.min_context, self.max_context)
+        return [(int(s), tuple(int(x) for x in v)) for s, v in zip(scenes, views, strict=True)]
+
+    def __iter__(self) -> Iterator[list[tuple[int, tuple[int, ...]]]]:
+        step = self.start_step
+        while self.num_steps is None or step < self.num_steps:
+            yield self.step_items(step)
+            step += 1
+
+    def __len__(self) -> int:
+        if self.num_steps is None:
+            raise TypeError("an endless sampler (num_steps=None) has no length")
+        return max(0, self.num_steps - self.start_step)
+
+
+def collate_items(items: list[tuple[torch.Tensor, torch.Tensor]]) -> BatchTensors:
+    """Collate ``SceneDataset`` items of equal K into QueryBatch tensors."""
+    return collate_scenes(torch.stack([f for f, _ in items]), torch.stack([p for _, p in items]))
+
+
+class OnlineSceneDataset(IterableDataset):
+    """Endless query batches of freshly rendered procedural scenes (no disk).
+
+    Step s on rank r renders scenes ``(s * world_size + r) * batch_size + [0, batch_size)`` of
+    ``family`` with ``seed``, so no scene repeats across steps, ranks or DataLoader workers;
+    worker w of W produces steps ``start_step + w, + W, ...`` (the DataLoader interleaves them
+    back in order). Yields QueryBatch tensors (see :func:`collate_scenes`).
+    """
+
+    def __init__(self, family: Any, batch_size: int, min_context: int = 0,
+                 max_context: int | None = None, seed: int = 0, start_step: int = 0,
+                 num_steps: int | None = None, rank: int = 0, world_size: int = 1,
+                 device: Any = None):
+        self.family, self.batch_size = family, batch_size
+        self.views = int(family.views_per_scene)
+        self.min_context, self.max_context = _check_context(self.views, min_context, max_context)
+        self.seed, self.start_step, self.num_steps = seed, start_step, num_steps
+        self.rank, self.world_size, self.device = rank, world_size, device
+
+    def render_step(self, step: int) -> BatchTensors:
+        base = (step * self.world_size + self.rank) * self.batch_size
+        frames, poses = self.family.render_scenes(
+            self.seed, list(range(base, base + self.batch_size)), device=self.device)
+        frames, poses = torch.as_tensor(frames).cpu(), torch.as_tensor(poses).cpu()
+        views = torch.from_numpy(draw_views(self.seed, step, self.rank, self.batch_size,
+                                            self.views, self.min_context, self.max_context))
+        rows = torch.arange(self.batch_size)[:, None]
+        return collate_scenes(frames[rows, views], poses[rows, views])
+
+    def __iter__(self) -> Iterator[BatchTensors]:
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+        step = self.start_step + wid
+        while self.num_steps is None or step < self.num_steps:
+            yield self.render_step(step)
+            step += nw
+
+
+class QueryLoader:
+    """Iterates a DataLoader of QueryBatch tensors and yields :class:`gqn.batch.QueryBatch`."""
+
+    def __init__(self, loader: DataLoader, start_step: int, num_steps: int | None):
+        self.loader, self.start_step, self.num_steps = loader, start_step, num_steps
+
+    def __iter__(self) -> Iterator[QueryBatch]:
+        for t in self.loader:
+            yield to_query_batch(t)
+
+    def __len__(self) -> int:
+        if self.num_steps is None:
+            raise TypeError("an endless loader (num_steps=None) has no length")
+        return max(0, self.num_steps - self.start_step)
+
+
+def open_split(path: str | os.PathLike, split: str = "train", test_fraction: float = 0.1,
+               split_seed: int = 0) -> SceneDataset:
+    """The ``split`` of a store: ``path/<split>`` if it exists (converted DeepMind data),
+    else a seeded split of the store at ``path`` (see :func:`split_scenes`)."""
+    path = Path(path)
+    if split in ("train", "test") and (path / split / "manifest.json").exists():
+        return SceneDataset(path / split)
+    store = SceneStore(path)
+    return SceneDataset(store, split_scenes(len(store), split, test_fraction, split_seed))
+
+
+def make_loader(
+    data: str | os.PathLike | SceneDataset | Any,
+    batch_size: int,
+    *,
+    split: str = "train",
+    test_fraction: float = 0.1,
+    split_seed: int = 0,
+    min_context: int = 0,
+    max_context: int | None = None,
+    seed: int = 0,
+    start_step: int = 0,
+    num_steps: int | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    num_workers: int = 2,
+    pin_memory: bool = False,
+    persistent_workers: bool = True,
+    prefetch_factor: int = 4,
+) -> QueryLoader:
+    """A loader of :class:`QueryBatch` es (one per step) from a store or a scene family.
+
+    ``data`` is a store directory (split as in :func:`open_split`), a :class:`SceneDataset`, or
+    a scene family object with ``render_scenes`` (online mode: fresh scenes every step).
+    Steps run from ``start_step`` to ``num_steps`` (endless if None); to resume a run, pass the
+    step to continue from.
+    """
+    common = dict(min_context=min_context, max_context=max_context, seed=seed,
+                  start_step=start_step, num_steps=num_steps, rank=rank, world_size=world_size)
+    extra: dict[str, Any] = {}
+    if num_workers > 0:
+        extra = dict(persistent_workers=persistent_workers, prefetch_factor=prefetch_factor)
+    if hasattr(data, "render_scenes"):
+        ds = OnlineSceneDataset(data, batch_size, **common)
+        loader = DataLoader(ds, batch_size=None, num_workers=num_workers,
+                            pin_memory=pin_memory, **extra)
+    else:
+        ds = data if isinstance(data, SceneDataset) else open_split(data, split, test_fraction,
+                                                                     split_seed)
+        sampler = QueryBatchSampler(len(ds), ds.views, batch_size, **common)
+        loader = DataLoader(ds, batch_sampler=sampler, collate_fn=collate_items,
+                            num_workers=num_workers, pin_memory=pin_memory, **extra)
+    return QueryLoader(loader, start_step, num_steps)
