@@ -1,0 +1,1 @@
+"""Data: procedural renderer (:mod:`gqn.data.render`), scene families (:mod:`gqn.data.scenes`)."""

@@ -1,0 +1,31 @@
+"""Scene families: procedural datasets, each scene a pure function of (seed, scene index)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gqn.data.scenes.base import SceneFamily, scene_rng
+from gqn.data.scenes.rooms import Rooms
+from gqn.data.scenes.shepard_metzler import ShepardMetzler
+
+FAMILIES: dict[str, type[SceneFamily]] = {
+    ShepardMetzler.name: ShepardMetzler,
+    Rooms.name: Rooms,
+}
+
+
+def make_family(name: str, **params) -> SceneFamily:
+    """The family ``name`` with the given parameters (ValueError on unknown names/parameters)."""
+    if name not in FAMILIES:
+        raise ValueError(f"unknown scene family {name!r}; valid families: {sorted(FAMILIES)}")
+    cls = FAMILIES[name]
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {unknown} for family {name!r}; valid: {sorted(known)}"
+        )
+    return cls(**params)
+
+
+__all__ = ["FAMILIES", "SceneFamily", "make_family", "scene_rng"]
