@@ -1,0 +1,221 @@
+"""``gqn data``: generate, convert, inspect and preview scene datasets."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+log = logging.getLogger(__name__)
+
+PARAM_PREFIX = "param_"
+# Short aliases for family parameters (the issue's command uses ``--size``).
+ALIASES = {"image_size": ["--size"]}
+SHORT_NAMES = {"image_size": "size"}
+
+
+def _families() -> dict[str, type]:
+    try:
+        from gqn.data.scenes import FAMILIES
+    except ImportError as e:
+        log.debug("scene families unavailable: %s", e)
+        return {}
+    return FAMILIES
+
+
+def _make_family(name: str, **params: Any) -> Any:
+    from gqn.data.scenes import make_family
+
+    return make_family(name, **params)
+
+
+def _parse_bool(s: str) -> bool:
+    low = s.lower()
+    if low in ("1", "true", "yes", "on"):
+        return True
+    if low in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+
+
+def _arg_type(tp: Any):
+    """argparse ``type=`` for a dataclass field type (also given as a string annotation)."""
+    name = tp if isinstance(tp, str) else getattr(tp, "__name__", str(tp))
+    scalars = {"int": int, "float": float, "str": str, "bool": _parse_bool}
+    if name in scalars:
+        return scalars[name]
+    text = str(tp)
+    if text.startswith(("tuple[", "list[")):  # comma-separated items: --shapes cube,sphere
+        item = scalars.get(text.split("[", 1)[1].split(",")[0].rstrip("]").strip(), str)
+        return lambda s: tuple(item(x) for x in s.split(",") if x)
+    return yaml.safe_load
+
+
+def _family_fields(families: dict[str, type]) -> dict[str, dataclasses.Field]:
+    """Union of the families' dataclass fields (first family wins on a shared name)."""
+    out: dict[str, dataclasses.Field] = {}
+    for cls in families.values():
+        if dataclasses.is_dataclass(cls):
+            for f in dataclasses.fields(cls):
+                if f.init and not f.name.startswith("_"):
+                    out.setdefault(f.name, f)
+    return out
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    families = _families()
+    p = sub.add_parser("generate", help="render a procedural dataset (resumable)",
+                       description="Render scenes of a procedural family into a scene store. "
+                                   "Re-running the same command resumes an interrupted run.")
+    p.add_argument("family", choices=sorted(families) or None, help="scene family")
+    p.add_argument("out", nargs="?", help="output directory (default data/<family>-<params>)")
+    p.add_argument("--scenes", type=int, default=1000, help="number of scenes (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+    p.add_argument("--shard-size", type=int, default=1000, help="scenes per shard file")
+    p.add_argument("--batch", type=int, default=32, help="scenes rendered per call")
+    p.add_argument("--device", default=None, help="render device, e.g. cuda (default: CPU)")
+    g = p.add_argument_group("family parameters (see each family's docs for which apply)")
+    for name, f in _family_fields(families).items():
+        flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, [])]
+        g.add_argument(*flags, dest=PARAM_PREFIX + name, type=_arg_type(f.type), default=None,
+                       metavar=name.upper(),
+                       help=f.metadata.get("help", ""))
+    p.set_defaults(handler=_generate)
+
+
+def default_out(family: str, params: dict[str, Any], seed: int) -> Path:
+    """``data/<family>-<name><value>...`` from the explicitly given parameters."""
+    named = sorted((SHORT_NAMES.get(k, k).replace("_", "-"), v) for k, v in params.items())
+    parts = [f"{k}{v}" for k, v in named]
+    if seed:
+        parts.append(f"seed{seed}")
+    return Path("data") / "-".join([family, *parts])
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from gqn.data.generate import generate_dataset
+
+    families = _families()
+    if not families:
+        raise ValueError("no scene families are available (gqn.data.scenes failed to import)")
+    params = {k[len(PARAM_PREFIX):]: v for k, v in vars(args).items()
+              if k.startswith(PARAM_PREFIX) and v is not None}
+    accepted = {f.name for f in dataclasses.fields(families[args.family])}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(f"family {args.family!r} has no parameter(s) {unknown}; "
+                         f"it takes {sorted(accepted)}")
+    family = _make_family(args.family, **params)
+    out = Path(args.out) if args.out else default_out(args.family, params, args.seed)
+    generate_dataset(family, out, args.scenes, seed=args.seed, shard_scenes=args.shard_size,
+                     batch=args.batch, device=args.device)
+    print(f"wrote {out}")
+    _print_info(out)
+    return 0
+
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
+    from gqn.data.deepmind import DATASETS
+
+    p = sub.add_parser("convert-deepmind", help="convert DeepMind gqn-datasets TFRecords",
+                       description="Convert <dataset>/{train,test}/*.tfrecord (or one directory "
+                                   "of *.tfrecord) to scene stores, keeping the JPEG bytes. "
+                                   "Resumable per source file.")
+    p.add_argument("src", help="DeepMind dataset directory (or one split directory)")
+    p.add_argument("dst", help="output directory (gets train/ and test/)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=None,
+                   help="dataset name (default: inferred from SRC's name)")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (one per file)")
+    p.add_argument("--shard-size", type=int, default=1000, help="max scenes per shard file")
+    p.set_defaults(handler=_convert)
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from gqn.data.deepmind import convert_deepmind
+
+    out = convert_deepmind(args.src, args.dst, args.dataset, workers=args.workers,
+                           shard_scenes=args.shard_size)
+    for path in out.values():
+        _print_info(path)
+    return 0
+
+
+def _stores(path: Path) -> list[Path]:
+    """The store(s) at ``path``: itself, or its train/test sub-stores."""
+    subs = [path / s for s in ("train", "test") if (path / s / "manifest.json").exists()]
+    return subs if subs and not (path / "manifest.json").exists() else [path]
+
+
+def _print_info(path: Path, verify: bool = False) -> int:
+    from gqn.data.format import SceneStore, bytes_per_image
+
+    bad = 0
+    for root in _stores(Path(path)):
+        store = SceneStore(root, verify=False)
+        m = store.manifest
+        h, w = m.image_size
+        bpi = bytes_per_image(m)
+        raw = h * w * 3
+        src = ", ".join(f"{k}={v}" for k, v in m.source.items())
+        print(f"{root}:")
+        print(f"  source       {src}")
+        print(f"  scenes       {m.num_scenes}" + ("" if m.complete else
+                                                  f" (incomplete; target {m.target_scenes})"))
+        print(f"  views        {m.views} per scene, {h}x{w} {m.codec}")
+        print(f"  shards       {len(m.shards)}, format version {m.format_version}")
+        print(f"  on disk      {store.bytes_on_disk() / 1e6:.2f} MB")
+        print(f"  per image    {bpi:.0f} bytes (raw uint8 {raw}; ratio {bpi / raw:.3f})")
+        if verify:
+            errors = store.verify_all()
+            for e in errors:
+                print(f"  BAD          {e}")
+            print(f"  verify       {'OK' if not errors else f'{len(errors)} bad shard(s)'}")
+            bad += len(errors)
+    return 1 if bad else 0
+
+
+def _add_info(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("info", help="summarise a dataset (and verify checksums)")
+    p.add_argument("path", help="dataset directory")
+    p.add_argument("--verify", action="store_true", help="check every shard's sha256")
+    p.set_defaults(handler=lambda a: _print_info(Path(a.path), a.verify))
+
+
+def _add_show(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show", help="write a contact sheet PNG (rows scenes, columns views)")
+    p.add_argument("path", help="dataset directory")
+    p.add_argument("--scenes", type=int, default=4, help="rows (first N scenes)")
+    p.add_argument("--views", type=int, default=8, help="columns (first N views)")
+    p.add_argument("--first", type=int, default=0, help="index of the first scene")
+    p.add_argument("--out", default="sheet.png", help="output PNG (default sheet.png)")
+    p.set_defaults(handler=_show)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from gqn.data.format import SceneStore
+    from gqn.viz.contact_sheet import contact_sheet
+
+    store = SceneStore(_stores(Path(args.path))[0])
+    last = min(len(store), args.first + args.scenes)
+    if last <= args.first:
+        raise ValueError(f"{args.path}: no scenes from index {args.first} (has {len(store)})")
+    views = list(range(min(args.views, store.views)))
+    rows = np.stack([store.read(i, views)[0] for i in range(args.first, last)])
+    contact_sheet(rows).save(args.out)
+    print(f"wrote {args.out} ({rows.shape[0]} scenes x {rows.shape[1]} views)", file=sys.stdout)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("data", help="datasets: generate, convert-deepmind, info, show")
+    sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    _add_generate(sub)
+    _add_convert(sub)
+    _add_info(sub)
+    _add_show(sub)
