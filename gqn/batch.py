@@ -51,14 +51,20 @@ class QueryBatch:
                 f"context_viewpoints must be ({b}, {k}, {VIEWPOINT_DIM}), got {tuple(vc.shape)}"
             )
         if m.shape != (b, k) or m.dtype != torch.bool:
-            raise ValueError(f"context_mask must be bool ({b}, {k}), got {m.dtype} {tuple(m.shape)}")
+            raise ValueError(
+                f"context_mask must be bool ({b}, {k}), got {m.dtype} {tuple(m.shape)}"
+            )
         if vq.shape != (b, VIEWPOINT_DIM):
-            raise ValueError(f"query_viewpoint must be ({b}, {VIEWPOINT_DIM}), got {tuple(vq.shape)}")
+            raise ValueError(
+                f"query_viewpoint must be ({b}, {VIEWPOINT_DIM}), got {tuple(vq.shape)}"
+            )
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> QueryBatch:
         return QueryBatch(
-            **{f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
-               for f in fields(self)}
+            **{
+                f.name: getattr(self, f.name).to(device, non_blocking=non_blocking)
+                for f in fields(self)
+            }
         )
 
     @staticmethod

@@ -65,7 +65,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+            pairs = enumerate(zip(args, value, strict=True))
+            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (a, v) in pairs)
         item = args[0] if args else Any
         items = [_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
@@ -78,6 +79,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
@@ -118,7 +124,7 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
-    """Return a copy of ``cfg`` with ``dotted.key=value`` overrides applied (values parsed as YAML)."""
+    """Return a copy of ``cfg`` with ``dotted.key=value`` overrides (values read as YAML)."""
     data = to_dict(cfg)
     for item in overrides:
         if "=" not in item:

@@ -1,0 +1,166 @@
+"""The Generative Query Network (Eslami et al., Science 2018; thesis ch. 4).
+
+A representation network turns context views into r = sum_k f(x_k, v_k) (eq 4.4); a conditional
+conv-DRAW generator renders the query view from [v^q, r] (eqs 4.5-4.10); an inference network
+gives the posterior for training (eqs 4.11-4.16); the loss is the negative ELBO (eq 4.17).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+
+from gqn.batch import QueryBatch
+from gqn.losses import ELBOTerms, gaussian_nll
+from gqn.models.base import SceneModel
+from gqn.models.draw import ConditionalDRAW, CoreWeights, DrawOutput
+from gqn.models.representation import aggregate, make_representation
+from gqn.viewpoint import VIEWPOINT_DIM
+
+HIDDEN_SCALE = 4  # the DRAW hidden state lives at 1/4 of the image resolution
+
+
+@dataclass
+class GQNConfig:
+    """GQN hyper-parameters; the defaults are the paper's (64x64, tower, L = 12, h = 128).
+
+    ``core_weights``: ``"shared"`` reuses one generator core, inference core, prior/posterior
+    heads and canvas UpConv at all L steps; ``"per_step"`` gives each step its own (the paper
+    writes pi_{theta_l}). The default is ``"shared"``: the thesis (§4.1) argues the weights must be
+    shared across steps, the parameter count then does not grow with L, and the step is the same
+    recurrent function at every l, as in DRAW.
+
+    ``precompute_constant_inputs`` computes the gate contribution of the inputs that are constant
+    for all L steps (v^q, r, x^q) once per query; ``False`` is the straightforward reference path
+    (same function, ~2x the FLOPs). It changes speed only, never results.
+    """
+
+    image_size: int = 64
+    image_channels: int = 3
+    representation: Literal["pyramid", "tower", "pool"] = "tower"
+    r_channels: int = 256
+    hidden_channels: int = 128
+    canvas_channels: int = 128
+    latent_channels: int = 3
+    num_steps: int = 12
+    core_weights: CoreWeights = "shared"
+    kernel_size: int = 5
+    precompute_constant_inputs: bool = True
+
+    def __post_init__(self) -> None:
+        if self.image_size < 8 or self.image_size % 8 != 0:
+            raise ValueError(
+                f"image_size must be a multiple of 8 (32, 64, 128, ...), got {self.image_size}"
+            )
+        for name in (
+            "image_channels",
+            "r_channels",
+            "hidden_channels",
+            "canvas_channels",
+            "latent_channels",
+            "num_steps",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and positive, got {self.kernel_size}")
+
+
+class GQN(SceneModel):
+    def __init__(self, config: GQNConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or GQNConfig()
+        self.image_size = config.image_size
+        self.representation = make_representation(
+            config.representation, config.image_size, config.image_channels, config.r_channels
+        )
+        self.draw = ConditionalDRAW(
+            num_steps=config.num_steps,
+            cond_channels=VIEWPOINT_DIM + config.r_channels,
+            image_channels=config.image_channels,
+            latent_channels=config.latent_channels,
+            hidden_channels=config.hidden_channels,
+            canvas_channels=config.canvas_channels,
+            scale=HIDDEN_SCALE,
+            kernel_size=config.kernel_size,
+            core_weights=config.core_weights,
+            precompute_constant=config.precompute_constant_inputs,
+        )
+
+    @property
+    def hidden_size(self) -> int:
+        return self.image_size // HIDDEN_SCALE
+
+    def represent(
+        self,
+        context_images: torch.Tensor,
+        context_viewpoints: torch.Tensor,
+        context_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """r (b, r_channels, rs, rs): rs = s/4 for the tower, 1 for pool and pyramid (eq 4.4)."""
+        self._check_images(context_images, "context_images", dims=5)
+        if context_mask is None:
+            context_mask = torch.ones(
+                context_images.shape[:2], dtype=torch.bool, device=context_images.device
+            )
+        return aggregate(self.representation, context_images, context_viewpoints, context_mask)
+
+    def condition(self, r: torch.Tensor, query_viewpoint: torch.Tensor) -> torch.Tensor:
+        """[v^q, r] at the hidden resolution (b, 7 + r_channels, s/4, s/4).
+
+        v^q and a 1x1 r are broadcast by ``expand`` (repetition), never by learned layers.
+        """
+        size = self.hidden_size
+        b = query_viewpoint.shape[0]
+        if r.shape[0] != b or r.shape[-1] not in (1, size):
+            raise ValueError(
+                f"r must be (b={b}, {self.config.r_channels}, 1 or {size}, same), "
+                f"got {tuple(r.shape)}"
+            )
+        v = query_viewpoint[:, :, None, None].expand(b, VIEWPOINT_DIM, size, size)
+        r = r.expand(b, r.shape[1], size, size)
+        return torch.cat([v, r], dim=1)
+
+    def _posterior(self, batch: QueryBatch) -> DrawOutput:
+        self._check_images(batch.query_image, "query_image", dims=4)
+        r = self.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
+        cond = self.condition(r, batch.query_viewpoint)
+        return self.draw.posterior_pass(cond, batch.query_image)
+
+    def elbo(self, batch: QueryBatch, sigma: float) -> ELBOTerms:
+        """Negative ELBO terms (eq 4.17) with pixel standard deviation ``sigma``."""
+        out = self._posterior(batch)
+        mean = self.draw.observation(out.canvas)
+        nll = gaussian_nll(batch.query_image, mean, sigma)
+        return ELBOTerms(nll=nll, kl_per_step=out.kl_per_step, num_dims=mean[0].numel())
+
+    def reconstruct(self, batch: QueryBatch) -> torch.Tensor:
+        return self.draw.observation(self._posterior(batch).canvas)
+
+    def generate(
+        self,
+        r: torch.Tensor,
+        query_viewpoints: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """(b, n, c, s, s) prior mean images for query viewpoints (b, n, 7); r is computed once
+        by the caller and shared by the n queries of a scene."""
+        if query_viewpoints.dim() != 3 or query_viewpoints.shape[-1] != VIEWPOINT_DIM:
+            shape = tuple(query_viewpoints.shape)
+            raise ValueError(f"query_viewpoints must be (b, n, {VIEWPOINT_DIM}), got {shape}")
+        b, n = query_viewpoints.shape[:2]
+        r = r[:, None].expand(b, n, *r.shape[1:]).flatten(0, 1)
+        cond = self.condition(r, query_viewpoints.flatten(0, 1))
+        images = self.draw.observation(self.draw.prior_pass(cond, generator).canvas)
+        return images.unflatten(0, (b, n))
+
+    def _check_images(self, images: torch.Tensor, name: str, dims: int) -> None:
+        c, s = self.config.image_channels, self.image_size
+        if images.dim() != dims or images.shape[-3:] != (c, s, s):
+            lead = "(b, k, " if dims == 5 else "(b, "
+            raise ValueError(
+                f"{name} must be {lead}{c}, {s}, {s}) for this model (image_size={s}), "
+                f"got {tuple(images.shape)}"
+            )

@@ -1,0 +1,142 @@
+"""Representation networks f: r_k = f(x_k, v_k), r = sum_k r_k (thesis eqs 4.3-4.4).
+
+Three architectures from Eslami et al. (2018, fig. S1; thesis figs 4.6-4.8), written for any
+image size divisible by 8 (the paper uses 64; sizes 32, 64 and 128 are tested):
+
+- :class:`Pyramid`: v broadcast to every pixel and concatenated to the image; four strided
+  convolutions (k2s2 -> 32, k2s2 -> 64, k2s2 -> 128, k(s/8)s(s/8) -> 256) down to 1x1x256.
+- :class:`Tower`: conv k2s2 -> 256; a residual block down to 1/4 resolution; v broadcast and
+  concatenated; a second residual block; a 1x1 conv. Output (s/4)x(s/4)x256 (16x16x256 at 64).
+- :class:`Pool`: the tower followed by average pooling to 1x1x256.
+
+Every convolution is followed by a ReLU, as in the paper's figure. Viewpoints are broadcast by
+``expand`` (repetition), never by learned layers.
+
+:func:`aggregate` sums the per-view r_k over the context views of each scene with a mask, so a
+batch can hold scenes with different numbers of views, including none (r = 0).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gqn.viewpoint import VIEWPOINT_DIM
+
+
+def broadcast_viewpoint(v: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(n, 7) -> (n, 7, height, width) by repetition (a view, no learned layer)."""
+    return v[:, :, None, None].expand(-1, -1, height, width)
+
+
+class Representation(nn.Module):
+    """Base class: ``forward(x (n, c, s, s), v (n, 7)) -> r_k (n, r_channels, rh, rw)``."""
+
+    def __init__(self, image_size: int, image_channels: int, r_channels: int) -> None:
+        super().__init__()
+        if image_size % 8 != 0 or image_size < 8:
+            raise ValueError(f"representation needs an image size divisible by 8, got {image_size}")
+        self.image_size = image_size
+        self.image_channels = image_channels
+        self.r_channels = r_channels
+
+    @property
+    def output_size(self) -> int:
+        """Spatial size of r (1 for pyramid and pool, image_size / 4 for the tower)."""
+        raise NotImplementedError
+
+
+class Pyramid(Representation):
+    def __init__(self, image_size: int, image_channels: int = 3, r_channels: int = 256) -> None:
+        super().__init__(image_size, image_channels, r_channels)
+        last = image_size // 8
+        self.convs = nn.ModuleList(
+            [
+                nn.Conv2d(image_channels + VIEWPOINT_DIM, 32, 2, stride=2),
+                nn.Conv2d(32, 64, 2, stride=2),
+                nn.Conv2d(64, 128, 2, stride=2),
+                nn.Conv2d(128, r_channels, last, stride=last),
+            ]
+        )
+
+    @property
+    def output_size(self) -> int:
+        return 1
+
+    def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([x, broadcast_viewpoint(v, x.shape[-2], x.shape[-1])], dim=1)
+        for conv in self.convs:
+            h = F.relu(conv(h))
+        return h
+
+
+class Tower(Representation):
+    def __init__(self, image_size: int, image_channels: int = 3, r_channels: int = 256) -> None:
+        super().__init__(image_size, image_channels, r_channels)
+        c, half = r_channels, r_channels // 2
+        self.conv1 = nn.Conv2d(image_channels, c, 2, stride=2)
+        self.skip1 = nn.Conv2d(c, c, 2, stride=2)
+        self.conv2 = nn.Conv2d(c, half, 3, padding=1)
+        self.conv3 = nn.Conv2d(half, c, 2, stride=2)
+        self.skip2 = nn.Conv2d(c + VIEWPOINT_DIM, c, 3, padding=1)
+        self.conv4 = nn.Conv2d(c + VIEWPOINT_DIM, half, 3, padding=1)
+        self.conv5 = nn.Conv2d(half, c, 3, padding=1)
+        self.conv6 = nn.Conv2d(c, c, 1)
+
+    @property
+    def output_size(self) -> int:
+        return self.image_size // 4
+
+    def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.conv1(x))
+        h = F.relu(self.conv3(F.relu(self.conv2(h)))) + F.relu(self.skip1(h))
+        h = torch.cat([h, broadcast_viewpoint(v, h.shape[-2], h.shape[-1])], dim=1)
+        h = F.relu(self.conv5(F.relu(self.conv4(h)))) + F.relu(self.skip2(h))
+        return F.relu(self.conv6(h))
+
+
+class Pool(Tower):
+    @property
+    def output_size(self) -> int:
+        return 1
+
+    def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(super().forward(x, v), 1)
+
+
+REPRESENTATIONS: dict[str, type[Representation]] = {
+    "pyramid": Pyramid,
+    "tower": Tower,
+    "pool": Pool,
+}
+
+
+def make_representation(
+    name: str, image_size: int, image_channels: int = 3, r_channels: int = 256
+) -> Representation:
+    if name not in REPRESENTATIONS:
+        raise ValueError(
+            f"unknown representation '{name}'; choose one of {sorted(REPRESENTATIONS)}"
+        )
+    return REPRESENTATIONS[name](image_size, image_channels, r_channels)
+
+
+def aggregate(
+    network: Representation,
+    images: torch.Tensor,
+    viewpoints: torch.Tensor,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """r = sum_k mask_k * f(x_k, v_k) (eq 4.4), all b*k views in one batched call.
+
+    Shapes: images (b, k, c, s, s), viewpoints (b, k, 7), mask (b, k) bool
+    -> r (b, r_channels, rh, rw). With k = 0, r is zero.
+    """
+    b, k = images.shape[:2]
+    size = network.output_size
+    if k == 0:
+        return images.new_zeros(b, network.r_channels, size, size)
+    r_k = network(images.flatten(0, 1), viewpoints.flatten(0, 1))
+    r_k = r_k.unflatten(0, (b, k))
+    return (r_k * mask[:, :, None, None, None].to(r_k.dtype)).sum(1)

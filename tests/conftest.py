@@ -1,0 +1,35 @@
+import pytest
+import torch
+
+from gqn.batch import QueryBatch
+from gqn.models import GQN, GQNConfig
+
+
+def tiny_config(**overrides) -> GQNConfig:
+    """A GQN small enough for CPU tests in milliseconds per step."""
+    base = dict(
+        image_size=32,
+        r_channels=32,
+        hidden_channels=16,
+        canvas_channels=16,
+        latent_channels=3,
+        num_steps=3,
+    )
+    base.update(overrides)
+    return GQNConfig(**base)
+
+
+def random_batch(b=2, k=3, size=32, seed=0) -> QueryBatch:
+    g = torch.Generator().manual_seed(seed)
+    return QueryBatch.full_context(
+        torch.rand(b, k, 3, size, size, generator=g),
+        torch.randn(b, k, 7, generator=g),
+        torch.rand(b, 3, size, size, generator=g),
+        torch.randn(b, 7, generator=g),
+    )
+
+
+@pytest.fixture
+def tiny_model() -> GQN:
+    torch.manual_seed(0)
+    return GQN(tiny_config())

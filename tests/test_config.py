@@ -1,0 +1,72 @@
+from dataclasses import dataclass, field
+
+import pytest
+
+from gqn.config import ConfigError, apply_overrides, from_dict, load_yaml, save_yaml, to_dict
+from gqn.models import GQNConfig
+
+
+@dataclass
+class Inner:
+    steps: int = 3
+    rate: float = 0.5
+    names: tuple[str, ...] = ("a",)
+
+
+@dataclass
+class Outer:
+    inner: Inner = field(default_factory=Inner)
+    model: GQNConfig = field(default_factory=GQNConfig)
+    path: str | None = None
+    flag: bool = False
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = Outer(inner=Inner(steps=7, names=("x", "y")), path="runs", flag=True)
+    save_yaml(cfg, tmp_path / "c.yaml")
+    assert load_yaml(Outer, tmp_path / "c.yaml") == cfg
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_unknown_key_suggests():
+    with pytest.raises(
+        ConfigError, match=r"unknown config key 'inner.stpes'.*did you mean 'steps'"
+    ):
+        from_dict(Outer, {"inner": {"stpes": 3}})
+    with pytest.raises(ConfigError, match="did you mean 'num_steps'"):
+        apply_overrides(Outer(), ["model.num_step=4"])
+
+
+def test_wrong_types_named():
+    with pytest.raises(ConfigError, match=r"inner\.steps: expected an integer"):
+        from_dict(Outer, {"inner": {"steps": "many"}})
+    with pytest.raises(ConfigError, match="flag: expected true/false"):
+        from_dict(Outer, {"flag": "yes please"})
+    with pytest.raises(ConfigError, match="not one of"):
+        apply_overrides(Outer(), ["model.representation=transformer"])
+
+
+def test_overrides_parse_yaml_scalars():
+    cfg = apply_overrides(
+        Outer(),
+        ["inner.rate=1e-3", "flag=true", "model.num_steps=4", "path=null", "inner.names=[p, q]"],
+    )
+    assert cfg.inner.rate == 1e-3 and cfg.flag is True and cfg.model.num_steps == 4
+    assert cfg.path is None and cfg.inner.names == ("p", "q")
+    assert to_dict(cfg)["inner"]["names"] == ["p", "q"]
+
+
+def test_invalid_values_reach_dataclass_validation():
+    with pytest.raises(ConfigError, match="multiple of 8"):
+        apply_overrides(Outer(), ["model.image_size=50"])
+    with pytest.raises(ConfigError, match="key=value"):
+        apply_overrides(Outer(), ["model.image_size"])
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_yaml(Outer, tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("inner: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(Outer, bad)

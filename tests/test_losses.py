@@ -1,0 +1,61 @@
+import math
+
+import torch
+
+from gqn.losses import (
+    ELBOTerms,
+    gaussian_nll,
+    gaussian_nll_floor,
+    kl_normal,
+    nats_to_bits_per_dim,
+)
+
+
+def test_nll_of_perfect_mean_is_the_normalising_constant():
+    x = torch.rand(2, 3, 64, 64)
+    nll = gaussian_nll(x, x.clone(), 0.7)
+    expected = 12288 * 0.5 * math.log(2 * math.pi * 0.49)
+    torch.testing.assert_close(nll, torch.full((2,), expected), rtol=1e-6, atol=1e-3)
+    assert abs(expected - 6909.0) < 1.0
+    assert math.isclose(gaussian_nll_floor(12288, 0.7), expected)
+
+
+def test_nll_matches_torch_normal_log_prob():
+    g = torch.Generator().manual_seed(1)
+    x, mu = torch.rand(3, 2, 4, 4, generator=g), torch.rand(3, 2, 4, 4, generator=g)
+    ref = -torch.distributions.Normal(mu, 1.3).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(gaussian_nll(x, mu, 1.3), ref)
+
+
+def test_closed_form_kl_matches_monte_carlo():
+    g = torch.Generator().manual_seed(0)
+    qm, pm = torch.randn(1, 4, generator=g), torch.randn(1, 4, generator=g)
+    qs, ps = torch.rand(1, 4, generator=g) + 0.3, torch.rand(1, 4, generator=g) + 0.3
+    q, p = torch.distributions.Normal(qm, qs), torch.distributions.Normal(pm, ps)
+    z = q.sample((400_000,))
+    mc = (q.log_prob(z) - p.log_prob(z)).sum(-1).mean()
+    closed = kl_normal(qm, qs, pm, ps)[0]
+    assert abs(mc - closed) < 0.02 * max(1.0, closed.item())
+    torch.testing.assert_close(closed, torch.distributions.kl_divergence(q, p).sum())
+
+
+def test_kl_nonnegative_and_zero_when_equal():
+    g = torch.Generator().manual_seed(2)
+    qm, pm = torch.randn(64, 3, 4, 4, generator=g), torch.randn(64, 3, 4, 4, generator=g)
+    qs, ps = (
+        torch.rand(64, 3, 4, 4, generator=g) + 0.05,
+        torch.rand(64, 3, 4, 4, generator=g) + 0.05,
+    )
+    assert (kl_normal(qm, qs, pm, ps) >= 0).all()
+    torch.testing.assert_close(kl_normal(qm, qs, qm, qs), torch.zeros(64))
+
+
+def test_units_and_summary():
+    terms = ELBOTerms(nll=torch.tensor([100.0, 300.0]), kl_per_step=torch.ones(2, 3), num_dims=12)
+    s = terms.summary()
+    assert s["nll_nats"].item() == 200.0 and s["kl_nats"].item() == 3.0
+    assert s["elbo_nats"].item() == -203.0
+    assert math.isclose(s["nll_bits_per_dim"].item(), 200 / (12 * math.log(2)), rel_tol=1e-6)
+    assert math.isclose(nats_to_bits_per_dim(math.log(2) * 12, 12), 1.0)
+    assert terms.loss.item() == 203.0
+    assert s["kl_step_2"].item() == 1.0
