@@ -1,0 +1,1 @@
+"""Figures: contact sheets of dataset scenes (:mod:`gqn.viz.contact_sheet`)."""
