@@ -36,13 +36,16 @@ def pixel_offsets(height: int, width: int, fov_deg: float, device=None) -> torch
 
 
 def ray_directions(basis: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-    """``(n, 3, 3)`` bases x ``(R, 3)`` pixel offsets -> ``(n, R, 3)`` unit world directions."""
+    """``(n, 3, 3)`` bases x ``(R, 3)`` pixel offsets -> ``(n, R, 3)`` world directions.
+
+    Not normalised (length ``|(x, y, 1)|``): the renderer measures ``t`` in these units.
+    """
     d = (
         offsets[None, :, 0:1] * basis[:, None, 0]
         + offsets[None, :, 1:2] * basis[:, None, 1]
         + offsets[None, :, 2:3] * basis[:, None, 2]
     )
-    return d / d.norm(dim=-1, keepdim=True)
+    return d
 
 
 def project_points(points: torch.Tensor, pose: torch.Tensor, size: int, fov_deg: float):

@@ -23,7 +23,6 @@ from gqn.data.render.primitives import BOX, QUADRIC_COEFFS, Primitives
 log = logging.getLogger(__name__)
 
 EPS = 1e-4
-SHADOW_OFFSET = 1e-3
 
 
 @dataclass(frozen=True)
@@ -91,31 +90,38 @@ def _render_chunk(
     ``(n, 3)``; per slot ``(n, P, ...)``: world-to-unit matrices ``(3, 3)``, centres ``(3,)``,
     kinds, validity, quadric coefficients ``(5,)``, colours ``(3,)``, texture ids; ``texels``
     ``(T, 6, h, w, 3)`` or None; background ``(3,)``.
+
+    Rays are not normalised: pixel ray ``d = basis^T (x, y, 1)``, so its unit-space direction is
+    ``K (x, y, 1)`` with the per-(image, slot) matrix ``K = to_unit @ basis^T``, two
+    multiply-adds per component. The shadow ray of a hit point ``p`` is ``p + s (light - p)``,
+    blocked by any hit with ``0 < s < 1``; its unit-space origin and direction follow from the
+    primary ray's without another matrix product.
     """
     n, p_slots = kind.shape
     d = ray_directions(basis, offsets)
-    shifted = cam_pos[:, None, :] - center
-    o_unit = [c[:, None, :] for c in _mat_vec(to_unit, shifted)]
-    m = to_unit[:, None]
-    d_unit = _mat_vec(m, d[:, :, None, :])
+    o_unit = [c[:, None, :] for c in _mat_vec(to_unit, cam_pos[:, None, :] - center)]
+    k = sum(to_unit[:, :, :, None, m] * basis[:, None, None, :, m] for m in range(3))
+    x, y = offsets[None, :, 0, None], offsets[None, :, 1, None]
+    d_unit = [k[:, None, :, j, 0] * x + k[:, None, :, j, 1] * y + k[:, None, :, j, 2]
+              for j in range(3)]
     t_all = _trace(o_unit, d_unit, kind, valid, coeffs, has_quadric)
     t_hit, slot = t_all.min(dim=-1)
     hit = torch.isfinite(t_hit)
-    t_hit = torch.where(hit, t_hit, 0.0)
-    point = cam_pos[:, None, :] + t_hit[..., None] * d
+    t_hit = torch.where(hit, t_hit, 0.0)[..., None]
+    point = cam_pos[:, None, :] + t_hit * d
+    s_unit = [o + t_hit * dd for o, dd in zip(o_unit, d_unit, strict=True)]
 
-    def per_ray(x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(n, p_slots, -1)
+    def per_ray(v: torch.Tensor) -> torch.Tensor:
+        flat = v.reshape(n, p_slots, -1)
         return torch.gather(flat, 1, slot[..., None].expand(-1, -1, flat.shape[-1]))
 
-    mat = per_ray(to_unit).reshape(n, -1, 3, 3)
-    p_unit = torch.stack(_mat_vec(mat, point - per_ray(center)), dim=-1)
+    p_unit = torch.stack([torch.gather(c, 2, slot[..., None])[..., 0] for c in s_unit], -1)
     kind_hit = per_ray(kind)[..., 0]
     n_unit, face = box_normal(p_unit)
     if has_quadric:
         qn = quadric_normal(p_unit, per_ray(coeffs))
         n_unit = torch.where((kind_hit == BOX)[..., None], n_unit, qn)
-    mat_t = mat.transpose(-1, -2)
+    mat_t = per_ray(to_unit).reshape(n, -1, 3, 3).transpose(-1, -2)
     normal = torch.stack(_mat_vec(mat_t, n_unit), dim=-1)
     normal = normal / normal.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     facing = (normal * d).sum(-1, keepdim=True)
@@ -134,15 +140,13 @@ def _render_chunk(
         albedo = torch.where(textured[..., None], sampled, albedo)
 
     to_light = light[:, None, :] - point
-    dist = to_light.norm(dim=-1, keepdim=True)
-    l_dir = to_light / dist.clamp_min(1e-12)
+    l_dir = to_light / to_light.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     lambert = (normal * l_dir).sum(-1).clamp_min(0.0)
     if shadows:
-        start = point + SHADOW_OFFSET * normal
-        s_unit = _mat_vec(m, start[:, :, None, :] - center[:, None])
-        l_unit = _mat_vec(m, l_dir[:, :, None, :])
+        light_unit = _mat_vec(to_unit, light[:, None, :] - center)
+        l_unit = [lu[:, None, :] - su for lu, su in zip(light_unit, s_unit, strict=True)]
         t_shadow = _trace(s_unit, l_unit, kind, valid, coeffs, has_quadric)
-        blocked = (t_shadow < dist).any(dim=-1)
+        blocked = (t_shadow < 1.0).any(dim=-1)
         lambert = torch.where(blocked, 0.0, lambert)
     rgb = albedo * (ambient + diffuse * lambert)[..., None]
     return torch.where(hit[..., None], rgb, background).clamp(0.0, 1.0)

@@ -28,7 +28,7 @@ class SceneSpec:
 
 
 def scene_rng(family: str, seed: int, index: int) -> np.random.Generator:
-    """The generator of scene ``index`` of dataset ``seed``: a hash of (family, seed, index) only."""
+    """Generator of scene ``index`` of dataset ``seed``: a hash of (family, seed, index) only."""
     if seed < 0 or index < 0:
         raise ValueError(f"seed and scene index must be >= 0, got {seed}, {index}")
     return np.random.default_rng(np.random.SeedSequence([zlib.crc32(family.encode()), seed, index]))
@@ -102,7 +102,7 @@ class SceneFamily(abc.ABC):
     def render_scenes(
         self, seed: int, indices: Sequence[int], device=None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Frames ``(n, V, H, W, 3)`` uint8 and poses ``(n, V, 5)`` float32 of scenes ``indices``."""
+        """Frames ``(n, V, H, W, 3)`` uint8, poses ``(n, V, 5)`` float32 of scenes ``indices``."""
         specs = [self.build_scene(scene_rng(self.name, int(seed), int(i))) for i in indices]
         if not specs:
             s, v = self.image_size, self.views_per_scene

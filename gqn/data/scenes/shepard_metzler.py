@@ -62,7 +62,7 @@ class ShepardMetzler(SceneFamily):
     pitch_limit_deg: float = help_field(
         90.0, "cameras uniform on the sphere zone |elevation| <= this (90 = whole sphere)"
     )
-    cube_size: float = help_field(0.4, "edge length of each cube in world units")
+    cube_size: float = help_field(0.32, "edge length of each cube in world units")
     fov_deg: float = help_field(45.0, "camera field of view across the image width, degrees")
     ambient: float = help_field(0.45, "ambient light fraction")
 
