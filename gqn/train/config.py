@@ -104,6 +104,8 @@ class HealthConfig:
     - ``kl_growth_factor``: a KL above this multiple of its running minimum counts as growing.
     - ``window``: consecutive log points a KL condition must hold before a warning.
     - ``blank_std``: prior samples whose mean per-image pixel std is below this are "blank".
+    - ``warmup_steps``: no KL or blank-sample warnings before this step (an untrained model is
+      expected to look collapsed).
     """
 
     max_bad_steps: int = 5
@@ -111,6 +113,7 @@ class HealthConfig:
     kl_growth_factor: float = 100.0
     window: int = 10
     blank_std: float = 0.02
+    warmup_steps: int = 1000
 
     def __post_init__(self) -> None:
         if self.max_bad_steps < 1 or self.window < 1:

@@ -1,0 +1,99 @@
+"""The trainer's data: the training loader and the fixed held-out preview batch.
+
+Wraps :mod:`gqn.data.dataset` for a :class:`~gqn.train.config.DataConfig`: a stored dataset
+(``data.path``) or an online procedural family (``data.family``), checked against the model's
+image size before any step runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import torch
+
+from gqn.batch import QueryBatch
+from gqn.data.dataset import QueryLoader, SceneDataset, collate_scenes, make_loader, open_split
+from gqn.data.scenes import make_family
+from gqn.train.config import DataConfig
+
+log = logging.getLogger(__name__)
+
+# Online preview scenes use this offset on the family seed, so they never appear in training.
+PREVIEW_SEED_OFFSET = 1
+
+
+def open_source(data: DataConfig, image_size: int) -> SceneDataset | Any:
+    """The training split of ``data.path`` or the family ``data.family``; ValueError if neither
+    is set or the images are not ``image_size`` x ``image_size``."""
+    if data.path is not None:
+        source = open_split(data.path, "train", data.test_fraction, data.split_seed)
+        size = tuple(source.store.image_size)
+        where = f"dataset {data.path}"
+    elif data.family is not None:
+        source = make_family(data.family, **data.family_params)
+        size = (source.image_size, source.image_size)
+        where = f"family {data.family!r}"
+    else:
+        raise ValueError(
+            "no training data: set data.path (a dataset from `gqn data generate`) "
+            "or data.family (e.g. shepard-metzler, rendered online)"
+        )
+    if size != (image_size, image_size):
+        raise ValueError(
+            f"{where} has {size[0]}x{size[1]} images but the model expects "
+            f"{image_size}x{image_size} (model.image_size); regenerate the data or "
+            f"set model.image_size={size[0]}"
+        )
+    return source
+
+
+def training_loader(
+    data: DataConfig,
+    source: SceneDataset | Any,
+    seed: int,
+    start_step: int,
+    num_steps: int,
+    rank: int,
+    world_size: int,
+) -> QueryLoader:
+    """QueryBatches for steps ``start_step .. num_steps - 1`` of this rank."""
+    online = not isinstance(source, SceneDataset)
+    return make_loader(
+        source,
+        data.batch_size,
+        min_context=data.min_context,
+        max_context=data.max_context,
+        seed=data.family_seed if online else seed,
+        start_step=start_step,
+        num_steps=num_steps,
+        rank=rank,
+        world_size=world_size,
+        num_workers=data.num_workers,
+    )
+
+
+def preview_batch(data: DataConfig, source: SceneDataset | Any) -> QueryBatch:
+    """A fixed batch of ``data.preview_scenes`` held-out scenes: views ``0..K-1`` as context and
+    view K as query, K = the largest context size trained on."""
+    if isinstance(source, SceneDataset):
+        held_out = open_split(data.path, "test", data.test_fraction, data.split_seed)
+        if len(held_out) == 0:
+            log.warning("the test split of %s is empty; previewing training scenes", data.path)
+            held_out = source
+        views = held_out.views
+        k = views - 1 if data.max_context is None else data.max_context
+        n = min(data.preview_scenes, len(held_out))
+        items = [held_out[(i, list(range(k + 1)))] for i in range(n)]
+        frames = torch.stack([f for f, _ in items])
+        poses = torch.stack([p for _, p in items])
+    else:
+        views = int(source.views_per_scene)
+        k = views - 1 if data.max_context is None else data.max_context
+        frames_np, poses_np = source.render_scenes(
+            data.family_seed + PREVIEW_SEED_OFFSET, list(range(data.preview_scenes))
+        )
+        frames = torch.as_tensor(np.asarray(frames_np))[:, : k + 1]
+        poses = torch.as_tensor(np.asarray(poses_np))[:, : k + 1]
+    return QueryBatch(*collate_scenes(frames, poses))

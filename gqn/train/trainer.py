@@ -1,0 +1,357 @@
+"""The training loop of ``gqn train``: resumable, observable, distributed.
+
+:func:`train` runs one job from a :class:`RunConfig`. Per step: forward (optionally under bf16
+autocast), backward, gradient norm (clipped if ``optim.grad_clip``), a health check that skips
+non-finite steps, Adam update, schedules forward. One small host sync per step decides the skip
+and the stop flag (agreed across ranks by one all-reduce); metrics stay on the device until a log
+step. Checkpoints every ``log.checkpoint_every`` steps and on exit (end, Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from gqn import accel as accel_lib
+from gqn.config import save_yaml, to_dict
+from gqn.models import GQN
+from gqn.schedules import apply_learning_rate, learning_rate_schedule, pixel_sigma_schedule
+from gqn.train import distributed
+from gqn.train.checkpoint import (
+    checkpoint_path,
+    config_differences,
+    find_latest,
+    load_checkpoint,
+    load_model_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from gqn.train.config import RunConfig
+from gqn.train.data import open_source, preview_batch, training_loader
+from gqn.train.health import HealthMonitor, TooManyBadSteps
+from gqn.train.metrics import MetricWindow, RunLog, preview_images, truncate_metrics
+
+log = logging.getLogger(__name__)
+
+Status = Literal["finished", "interrupted", "unhealthy"]
+
+
+@dataclass
+class TrainResult:
+    """How a run ended: ``step`` reached, ``status``, the last checkpoint written (if any)."""
+
+    step: int
+    status: Status
+    message: str
+    checkpoint: Path | None
+
+
+class StopRequest:
+    """SIGINT/SIGTERM handlers that only set a flag; the loop finishes its step and exits."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signal_name = signal.Signals(signum).name
+        log.warning("%s received: finishing this step, then checkpointing", self.signal_name)
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None
+
+
+def prepare_run_dir(run_dir: Path, resume: bool) -> None:
+    """Create ``run_dir`` and check it is writable; refuse to overwrite a run unless resuming."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(
+            f"run directory {run_dir} is not writable ({e.strerror or e}); "
+            "choose another with --out or out_dir=..."
+        ) from e
+    if not resume and find_latest(run_dir) is not None:
+        raise ValueError(
+            f"{run_dir} already holds checkpoints of a run; pass --resume to "
+            "continue it, or choose another --out"
+        )
+
+
+def check_resumable(config: RunConfig, state: dict) -> None:
+    """Refuse a checkpoint whose model config differs; warn where the data stream differs."""
+    stored = state["config"]
+    diffs = config_differences(stored.get("model", {}), to_dict(config.model), "model.")
+    if diffs:
+        raise ValueError(
+            f"{state['path']} was trained with a different model config: "
+            + "; ".join(diffs)
+            + " (checkpoint != current)"
+        )
+    data_keys = (
+        "path",
+        "family",
+        "family_params",
+        "family_seed",
+        "batch_size",
+        "min_context",
+        "max_context",
+    )
+    data_diffs = config_differences(
+        {k: stored.get("data", {}).get(k) for k in data_keys},
+        {k: getattr(config.data, k) for k in data_keys},
+        "data.",
+    )
+    if data_diffs or stored.get("seed") != config.seed:
+        log.warning(
+            "resuming with a different data stream (%s): the run continues, but not "
+            "exactly as it would have",
+            "; ".join(data_diffs) or "seed",
+        )
+
+
+class Trainer:
+    """Owns the model, optimiser, schedules, data and logs of one run on one rank."""
+
+    def __init__(self, config: RunConfig, info: distributed.DistInfo, resume: bool):
+        self.config, self.info = config, info
+        self.run_dir = Path(config.out_dir)
+        self.device = info.device
+        if info.is_main:
+            prepare_run_dir(self.run_dir, resume)
+        distributed.barrier(info)
+        state = load_checkpoint(self.run_dir, map_location="cpu") if resume else None
+        if state is not None:
+            check_resumable(config, state)
+        self.source = open_source(config.data, config.model.image_size)
+
+        torch.manual_seed(config.seed)
+        self.model = GQN(config.model)
+        self.accel = accel_lib.resolve(config.accel, self.device)
+        o = config.optim
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=o.lr_start, betas=o.betas, eps=o.eps
+        )
+        self.sigma = pixel_sigma_schedule(o.sigma_start, o.sigma_end, o.sigma_steps)
+        self.lr = learning_rate_schedule(o.lr_start, o.lr_end, o.lr_steps)
+        self.health = HealthMonitor(config.health)
+        self.step = 0
+        torch.manual_seed(config.seed + 1 + info.rank)  # per-rank posterior noise
+        if state is not None:
+            self._restore(state)
+        self.module = accel_lib.prepare_model(self.model, self.accel, self.device)
+        if info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.module = DistributedDataParallel(self.module, device_ids=ids)
+        self.last_checkpoint: Path | None = Path(state["path"]) if state else None
+        self.checkpoint_step = self.step if state else -1
+        self.log: RunLog | None = None
+        self.preview = None
+        if info.is_main:
+            save_yaml(config, self.run_dir / "config.yaml")
+            if state is not None:
+                truncate_metrics(self.run_dir, self.step)
+            self.log = RunLog(self.run_dir, config.log.tensorboard)
+            self.preview = preview_batch(config.data, self.source).to(self.device)
+
+    def _restore(self, state: dict) -> None:
+        load_model_state(self.model, state)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sigma.load_state_dict(state["schedules"]["sigma"])
+        self.lr.load_state_dict(state["schedules"]["lr"])
+        self.step = int(state["step"])
+        per_rank = state.get("rng_per_rank") or [state["rng"]]
+        if len(per_rank) == self.info.world_size:
+            set_rng_state(per_rank[self.info.rank])
+        else:
+            log.warning(
+                "checkpoint has RNG states of %d rank(s), this job has %d: reseeding",
+                len(per_rank),
+                self.info.world_size,
+            )
+        log.info("resumed %s at step %d", state["path"], self.step)
+
+    def checkpoint(self) -> None:
+        """Write a checkpoint of the current step on rank 0 (all ranks take part)."""
+        states = [rng_state()]
+        if self.info.enabled:
+            states = [None] * self.info.world_size
+            torch.distributed.all_gather_object(states, rng_state())
+        distributed.barrier(self.info)
+        if self.info.is_main:
+            state = {
+                "config": to_dict(self.config),
+                "model_class": type(self.model).__name__,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "schedules": {"sigma": self.sigma.state_dict(), "lr": self.lr.state_dict()},
+                "step": self.step,
+                "data_position": self.step,
+                "rng": states[0],
+                "rng_per_rank": states,
+            }
+            self.last_checkpoint = save_checkpoint(
+                checkpoint_path(self.run_dir, self.step), state, keep_last=self.config.log.keep_last
+            )
+        self.checkpoint_step = self.step
+        distributed.barrier(self.info)
+
+    def _train_step(self, batch, stop: StopRequest) -> tuple[bool, bool, dict]:
+        """One optimisation step; returns (finite, stop requested on any rank, 0-d metrics)."""
+        sigma, lr = self.sigma.value, self.lr.value
+        apply_learning_rate(self.optimizer, lr)
+        with accel_lib.autocast(self.accel, self.device):
+            terms = self.module(batch, sigma)
+        loss = terms.loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        clip = self.config.optim.grad_clip
+        if clip is None:
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+        bad = ~(torch.isfinite(loss.detach()) & torch.isfinite(grad_norm))
+        flags = torch.stack([bad.float(), torch.tensor(float(stop.requested), device=bad.device)])
+        flags = distributed.all_max(self.info, flags).tolist()  # the per-step host sync
+        finite = flags[0] == 0.0
+        if finite:
+            self.optimizer.step()
+        metrics = {**terms.summary(), "loss": loss.detach(), "grad_norm": grad_norm}
+        return finite, flags[1] > 0.0, metrics
+
+    def _log_scalars(self, window: MetricWindow, bar: tqdm) -> None:
+        values = window.means()
+        seconds = window.seconds()
+        images = window.count + window.skipped
+        values.update(
+            lr=self.lr.value,
+            sigma=self.sigma.value,
+            skipped_steps=window.skipped,
+            images_per_s=images
+            * self.config.data.batch_size
+            * self.info.world_size
+            / max(seconds, 1e-9),
+        )
+        if "kl_nats" in values:
+            message = self.health.observe_kl(self.step, values["kl_nats"])
+            if message:
+                values["warning"] = message
+        self.log.scalars(self.step, values)
+        if "loss" in values:
+            bar.set_postfix(loss=f"{values['loss']:.1f}", kl=f"{values['kl_nats']:.2f}")
+
+    def _log_images(self) -> None:
+        grid, prior = preview_images(self.model, self.preview)
+        self.log.image(self.step, "preview", grid)
+        message = self.health.check_samples(self.step, prior)
+        if message:
+            self.log.scalars(self.step, {"warning": message})
+
+    def run(self) -> TrainResult:
+        cfg = self.config
+        max_steps = cfg.optim.max_steps
+        loader = training_loader(
+            cfg.data,
+            self.source,
+            cfg.seed,
+            self.step,
+            max_steps,
+            self.info.rank,
+            self.info.world_size,
+        )
+        bar = tqdm(
+            total=max_steps,
+            initial=self.step,
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (self.info.is_main and cfg.log.progress),
+        )
+        window = MetricWindow()
+        status: Status = "finished"
+        message = ""
+        self.model.train()
+        with StopRequest() as stop:
+            try:
+                for batch in loader:
+                    if self.step >= max_steps:
+                        break
+                    finite, stopping, metrics = self._train_step(
+                        batch.to(self.device, non_blocking=True), stop
+                    )
+                    if finite:
+                        window.add(metrics)
+                        self.health.record_step(self.step, True)
+                    else:
+                        window.skipped += 1
+                        self.health.record_step(
+                            self.step, False, float(metrics["loss"]), float(metrics["grad_norm"])
+                        )
+                    self.step += 1
+                    self.sigma.step_forward()
+                    self.lr.step_forward()
+                    bar.update(1)
+                    self._periodic(window, bar)
+                    if self.step % cfg.log.every == 0:
+                        window = MetricWindow()
+                    if stopping:
+                        status = "interrupted"
+                        break
+            except TooManyBadSteps as e:
+                status, message = "unhealthy", str(e)
+            if status != "unhealthy" and self.checkpoint_step != self.step:
+                self.checkpoint()
+        bar.close()
+        if self.log is not None:
+            self.log.close()
+        if status == "interrupted":
+            message = (
+                f"interrupted by {stop.signal_name or 'a signal on another rank'} at "
+                f"step {self.step}; checkpoint {self.last_checkpoint}; continue with "
+                f"`gqn train --resume --out {self.run_dir}`"
+            )
+        elif status == "finished":
+            message = f"finished at step {self.step}; checkpoint {self.last_checkpoint}"
+        return TrainResult(self.step, status, message, self.last_checkpoint)
+
+    def _periodic(self, window: MetricWindow, bar: tqdm) -> None:
+        cfg = self.config.log
+        if self.info.is_main and self.step % cfg.every == 0:
+            self._log_scalars(window, bar)
+        if self.info.is_main and self.step % cfg.image_every == 0:
+            self._log_images()
+        if self.step % cfg.checkpoint_every == 0:
+            self.checkpoint()
+
+
+def train(config: RunConfig, resume: bool = False) -> TrainResult:
+    """Run (or with ``resume`` continue) the training job ``config`` describes."""
+    info = distributed.init(config.device)
+    try:
+        result = Trainer(config, info, resume).run()
+    finally:
+        distributed.shutdown(info)
+    (log.error if result.status == "unhealthy" else log.info)(result.message)
+    return result
