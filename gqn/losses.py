@@ -18,8 +18,18 @@ import torch
 LOG_2PI = math.log(2.0 * math.pi)
 
 
+def _at_least_fp32(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` promoted to fp32 if it is in a lower precision (bf16/fp16 under autocast), so
+    that sums over thousands of dimensions never run in 8 mantissa bits; fp64 stays fp64."""
+    return tensor.to(torch.promote_types(tensor.dtype, torch.float32))
+
+
 def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-    """-ln N(x | mean, sigma^2 I), summed over all but the first dimension: ``(b, ...) -> (b,)``."""
+    """-ln N(x | mean, sigma^2 I), summed over all but the first dimension: ``(b, ...) -> (b,)``.
+
+    Computed in at least fp32 whatever the inputs' precision (e.g. a bf16 mean under autocast).
+    """
+    x, mean = _at_least_fp32(x), _at_least_fp32(mean)
     sigma = torch.as_tensor(sigma, dtype=mean.dtype, device=mean.device)
     per_dim = 0.5 * ((x - mean) / sigma) ** 2 + sigma.log() + 0.5 * LOG_2PI
     return per_dim.flatten(1).sum(1)
@@ -36,8 +46,11 @@ def kl_normal(
     """Closed-form KL[N(q_mean, q_std^2) || N(p_mean, p_std^2)] for diagonal Gaussians.
 
     ``KL = ln(p_std / q_std) + (q_std^2 + (q_mean - p_mean)^2) / (2 p_std^2) - 1/2`` per
-    dimension, summed over all but the first dimension: ``(b, ...) -> (b,)``.
+    dimension, summed over all but the first dimension: ``(b, ...) -> (b,)``. Computed in at
+    least fp32 whatever the inputs' precision.
     """
+    q_mean, q_std = _at_least_fp32(q_mean), _at_least_fp32(q_std)
+    p_mean, p_std = _at_least_fp32(p_mean), _at_least_fp32(p_std)
     var_ratio = (q_std / p_std) ** 2
     mean_term = ((q_mean - p_mean) / p_std) ** 2
     per_dim = 0.5 * (var_ratio + mean_term - 1.0 - var_ratio.log())

@@ -1,0 +1,100 @@
+import copy
+
+import pytest
+import torch
+from conftest import random_batch, tiny_config
+
+from gqn.accel import AccelConfig, autocast, prepare_model, resolve, to_memory_format
+from gqn.losses import gaussian_nll, kl_normal
+from gqn.models import GQN
+
+CPU = torch.device("cpu")
+
+
+def elbo_terms(model, batch, accel, seed=0):
+    torch.manual_seed(seed)
+    with autocast(accel, CPU):
+        terms = model.elbo(batch, sigma=0.7)
+    return terms
+
+
+def test_resolve_auto_is_fp32_on_cpu_and_keeps_explicit_choices():
+    assert resolve(AccelConfig(), CPU).precision == "fp32"
+    assert resolve(AccelConfig(precision="bf16"), CPU).precision == "bf16"
+    assert resolve(AccelConfig(precision="fp32", compile=True), "cpu").compile
+
+
+def test_bad_precision_is_a_clear_error():
+    with pytest.raises(ValueError, match="precision"):
+        AccelConfig(precision="fp16")
+
+
+def test_autocast_is_a_no_op_for_fp32():
+    with autocast(AccelConfig(precision="fp32"), CPU):
+        assert not torch.is_autocast_enabled("cpu")
+    with autocast(AccelConfig(precision="bf16"), CPU):
+        assert torch.is_autocast_enabled("cpu")
+
+
+def test_loss_terms_are_fp32_for_bf16_inputs():
+    x = torch.rand(2, 3, 8, 8)
+    mean = torch.rand(2, 3, 8, 8)
+    nll = gaussian_nll(x, mean.bfloat16(), 0.7)
+    assert nll.dtype == torch.float32
+    torch.testing.assert_close(
+        nll, gaussian_nll(x, mean.bfloat16().float(), 0.7), rtol=1e-6, atol=1e-4
+    )
+    args = [torch.rand(2, 3, 4, 4) + 0.1 for _ in range(4)]
+    kl = kl_normal(*(a.bfloat16() for a in args))
+    assert kl.dtype == torch.float32
+    assert gaussian_nll(x.double(), mean.double(), 0.7).dtype == torch.float64
+
+
+@pytest.mark.parametrize("core_weights", ["shared", "per_step"])
+def test_bf16_autocast_elbo_close_to_fp32(core_weights):
+    torch.manual_seed(0)
+    model = GQN(tiny_config(core_weights=core_weights))
+    batch = random_batch()
+    fp32 = elbo_terms(model, batch, AccelConfig(precision="fp32"))
+    bf16 = elbo_terms(model, batch, AccelConfig(precision="bf16"))
+    assert bf16.nll.dtype == torch.float32 and bf16.kl_per_step.dtype == torch.float32
+    # bf16 keeps ~3 significant digits in the convolutions; the loss arithmetic is fp32.
+    torch.testing.assert_close(bf16.nll, fp32.nll, rtol=2e-3, atol=0.0)
+    torch.testing.assert_close(bf16.kl, fp32.kl, rtol=5e-2, atol=5e-2)
+    bf16.loss.backward()
+    assert all(p.grad is not None and p.grad.isfinite().all() for p in model.parameters())
+
+
+def test_channels_last_equals_contiguous():
+    torch.manual_seed(0)
+    model = GQN(tiny_config())
+    batch = random_batch()
+    reference = elbo_terms(model, batch, AccelConfig(precision="fp32"))
+    accel = AccelConfig(precision="fp32", channels_last=True)
+    fast = prepare_model(copy.deepcopy(model), accel, CPU)
+    assert fast.draw.generator_steps[0].core.gates.weight.is_contiguous(
+        memory_format=torch.channels_last
+    )
+    batch.query_image = to_memory_format(batch.query_image, accel)
+    terms = elbo_terms(fast, batch, accel)
+    torch.testing.assert_close(terms.nll, reference.nll, rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(terms.kl_per_step, reference.kl_per_step, rtol=1e-4, atol=1e-4)
+
+
+def test_prepare_model_without_switches_returns_the_model():
+    model = GQN(tiny_config())
+    assert prepare_model(model, AccelConfig(), CPU) is model
+
+
+def test_compile_equals_eager():
+    torch.manual_seed(0)
+    model = GQN(tiny_config(num_steps=2, r_channels=8, hidden_channels=8, canvas_channels=8))
+    batch = random_batch(b=1, k=1)
+    eager = elbo_terms(model, batch, AccelConfig(precision="fp32"))
+    compiled = prepare_model(model, AccelConfig(precision="fp32", compile=True), CPU)
+    try:
+        terms = elbo_terms(compiled, batch, AccelConfig(precision="fp32"))
+    except Exception as error:  # no C++ compiler or inductor unsupported here
+        pytest.skip(f"torch.compile unavailable on this machine: {type(error).__name__}: {error}")
+    torch.testing.assert_close(terms.nll, eager.nll, rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(terms.kl_per_step, eager.kl_per_step, rtol=1e-4, atol=1e-4)
