@@ -1,0 +1,1 @@
+"""Evaluation: image metrics, baselines, the ``gqn eval`` protocol and ``gqn sample``."""

@@ -1,0 +1,331 @@
+"""``gqn eval``: ELBO terms and image metrics of a model against two baselines, per K.
+
+Protocol (fixed and seeded, so two checkpoints are compared on identical inputs): the first
+``num_scenes`` scenes of the split; for scene i a permutation of its V views drawn from
+``(seed, i)``: view ``perm[0]`` is the query and ``perm[1 : K + 1]`` the K context views. The
+context sets are nested (K views are a subset of K + 1 views), and the scenes and query views are
+the same for every K = 1 ... V - 1.
+
+Methods, each scored with :func:`gqn.eval.metrics.image_metrics` against the query image:
+
+- ``reconstruction``: posterior mean image (the inference network sees the query image);
+- ``prior_mean``: pixel-wise mean of N prior samples;
+- ``best_of_n``: the prior sample with the lowest MSE to the query image (per query);
+- ``nearest_view`` and ``mean_image``: the baselines of :mod:`gqn.eval.baselines`.
+
+The ELBO terms (NLL, KL) are evaluated at the final pixel sigma of training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gqn.batch import QueryBatch
+from gqn.data.dataset import SceneDataset, open_split
+from gqn.eval import metrics
+from gqn.eval.baselines import mean_image, nearest_view
+from gqn.losses import nats_to_bits_per_dim
+from gqn.models.base import SceneModel
+from gqn.viewpoint import pose_to_viewpoint
+
+log = logging.getLogger(__name__)
+
+METHODS = ("reconstruction", "prior_mean", "best_of_n", "nearest_view", "mean_image")
+MODEL_METHODS = METHODS[:3]
+BASELINES = METHODS[3:]
+ELBO_KEYS = ("nll_nats", "kl_nats", "nll_bits_per_dim", "kl_bits_per_dim")
+MEAN_IMAGE_SCENES = 2000  # training scenes (evenly spaced) averaged for the mean-image baseline
+
+
+def view_orders(num_scenes: int, views: int, seed: int) -> np.ndarray:
+    """(num_scenes, V) view permutations: column 0 is the query, then context views in order."""
+    return np.stack(
+        [np.random.default_rng([seed, i]).permutation(views) for i in range(num_scenes)]
+    )
+
+
+def load_scenes(
+    dataset: SceneDataset, num_scenes: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (n, V, 3, s, s) in [0, 1] and viewpoints (n, V, 7) of the first ``num_scenes``
+    scenes, views in :func:`view_orders` order (query first)."""
+    n = min(num_scenes, len(dataset))
+    if n < 1:
+        raise ValueError("the evaluation split holds no scenes")
+    orders = view_orders(n, dataset.views, seed)
+    images, viewpoints = [], []
+    for i in range(n):
+        frames, poses = dataset[(i, orders[i].tolist())]
+        images.append(frames.permute(0, 3, 1, 2).float() / 255.0)
+        viewpoints.append(pose_to_viewpoint(poses.float()))
+    return torch.stack(images), torch.stack(viewpoints)
+
+
+def best_of_n(samples: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(b, c, s, s): for each query the sample (b, n, c, s, s) with the lowest MSE to target."""
+    err = (samples - target[:, None]).pow(2).flatten(2).mean(2)
+    return samples[torch.arange(samples.shape[0]), err.argmin(1)]
+
+
+class _Accumulator:
+    """Running sums of per-image values, keyed by name."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, values: dict[str, torch.Tensor | None], n: int) -> None:
+        for key, v in values.items():
+            if v is not None:
+                self.sums[key] = self.sums.get(key, 0.0) + float(v.double().sum())
+        self.count += n
+
+    def means(self, keys: tuple[str, ...]) -> dict[str, float | None]:
+        return {k: (self.sums[k] / self.count if k in self.sums else None) for k in keys}
+
+
+@torch.no_grad()
+def _predictions(
+    model: SceneModel,
+    batch: QueryBatch,
+    train_mean: torch.Tensor,
+    num_samples: int,
+    generator: torch.Generator,
+) -> dict[str, torch.Tensor]:
+    """Every method's (b, c, s, s) prediction of the batch's query images."""
+    samples = model.sample(
+        batch.context_images,
+        batch.context_viewpoints,
+        batch.query_viewpoint,
+        batch.context_mask,
+        num_samples=num_samples,
+        generator=generator,
+    )
+    b = batch.num_scenes
+    return {
+        "reconstruction": model.reconstruct(batch),
+        "prior_mean": samples.mean(1),
+        "best_of_n": best_of_n(samples, batch.query_image),
+        "nearest_view": nearest_view(
+            batch.context_images, batch.context_viewpoints, batch.query_viewpoint
+        ),
+        "mean_image": train_mean.to(batch.query_image)[None].expand(b, -1, -1, -1),
+    }
+
+
+@torch.no_grad()
+def evaluate(
+    model: SceneModel,
+    dataset: SceneDataset,
+    train_mean: torch.Tensor,
+    sigma: float,
+    *,
+    num_scenes: int = 100,
+    num_samples: int = 8,
+    seed: int = 0,
+    batch_size: int = 32,
+    ks: list[int] | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model`` on the first ``num_scenes`` scenes of ``dataset``.
+
+    ``train_mean`` (3, s, s) is the mean training image; ``ks`` the context sizes (default
+    1 ... V - 1). Returns the ``eval.json`` dict: settings and one row per K with the ELBO terms
+    and, per method, the mean of each metric over the queries.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    model.eval()
+    device = next(model.parameters()).device
+    start = time.perf_counter()
+    images, viewpoints = load_scenes(dataset, num_scenes, seed)
+    n, views = images.shape[:2]
+    if images.shape[-1] != model.image_size:
+        raise ValueError(
+            f"dataset images are {images.shape[-1]}x{images.shape[-1]}, the model expects "
+            f"{model.image_size}x{model.image_size}"
+        )
+    ks = list(range(1, views)) if ks is None else ks
+    if not ks or min(ks) < 1 or max(ks) > views - 1:
+        raise ValueError(f"context sizes must lie in 1..{views - 1}, got {ks}")
+    generator = torch.Generator(device=device).manual_seed(seed)
+    rows = []
+    for k in ks:
+        elbo = _Accumulator()
+        per_method = {m: _Accumulator() for m in METHODS}
+        for lo in range(0, n, batch_size):
+            x = images[lo : lo + batch_size].to(device)
+            v = viewpoints[lo : lo + batch_size].to(device)
+            batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, 0], v[:, 0])
+            terms = model.elbo(batch, sigma)
+            elbo.add({"nll_nats": terms.nll, "kl_nats": terms.kl}, batch.num_scenes)
+            preds = _predictions(model, batch, train_mean, num_samples, generator)
+            for name, pred in preds.items():
+                scores = metrics.image_metrics(pred.clamp(0, 1), batch.query_image)
+                per_method[name].add(scores, batch.num_scenes)
+        dims = int(images[0, 0].numel())
+        row: dict[str, Any] = {"k": k, **elbo.means(("nll_nats", "kl_nats"))}
+        row["nll_bits_per_dim"] = nats_to_bits_per_dim(row["nll_nats"], dims)
+        row["kl_bits_per_dim"] = nats_to_bits_per_dim(row["kl_nats"], dims)
+        row["methods"] = {m: acc.means(metrics.METRICS) for m, acc in per_method.items()}
+        rows.append(row)
+        log.info(
+            "K=%d: nll %.1f kl %.2f nats; SSIM recon %.3f prior %.3f nearest %.3f",
+            k,
+            row["nll_nats"],
+            row["kl_nats"],
+            row["methods"]["reconstruction"]["ssim"],
+            row["methods"]["prior_mean"]["ssim"],
+            row["methods"]["nearest_view"]["ssim"],
+        )
+    size = int(images.shape[-1])
+    return {
+        "num_scenes": int(n),
+        "views": int(views),
+        "image_size": size,
+        "num_samples": num_samples,
+        "seed": seed,
+        "sigma": sigma,
+        "protocol": "query = view perm[0], context = perm[1:K+1], perm seeded by (seed, scene)",
+        "metrics": metrics.settings(),
+        "ms_ssim_available": metrics.ms_ssim_available(size),
+        "methods": list(METHODS),
+        "rows": rows,
+        "wall_s": time.perf_counter() - start,
+    }
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    if value is None:
+        return "n/a"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.{digits}f}"
+
+
+METRIC_DIGITS = {"mse": 4, "psnr": 2, "ssim": 3, "ms_ssim": 3}
+
+
+def metrics_table(result: dict[str, Any], ks: list[int] | None = None) -> str:
+    """Markdown table: one row per (K, method), columns MSE, PSNR (dB), SSIM, MS-SSIM."""
+    lines = [
+        "| K | method | MSE | PSNR (dB) | SSIM | MS-SSIM |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        if ks is not None and row["k"] not in ks:
+            continue
+        for method in result["methods"]:
+            m = row["methods"][method]
+            cells = [_fmt(m[key], METRIC_DIGITS[key]) for key in metrics.METRICS]
+            lines.append(f"| {row['k']} | {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def elbo_table(result: dict[str, Any]) -> str:
+    """Markdown table of the ELBO terms per K (nats/image and bits/dim)."""
+    lines = [
+        "| K | NLL (nats/image) | KL (nats/image) | NLL (bits/dim) | KL (bits/dim) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for row in result["rows"]:
+        lines.append(
+            f"| {row['k']} | {row['nll_nats']:.1f} | {row['kl_nats']:.2f} | "
+            f"{row['nll_bits_per_dim']:.4f} | {row['kl_bits_per_dim']:.5f} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown_report(result: dict[str, Any]) -> str:
+    """The whole ``eval.md``: settings, the ELBO table and the metrics table."""
+    ms = "3 scales, betas (0.0448, 0.2856, 0.3001), torchmetrics"
+    if not result["ms_ssim_available"]:
+        ms = f"n/a at {result['image_size']}x{result['image_size']} (3 scales need > 40 px)"
+    return "\n".join(
+        [
+            "# Evaluation",
+            "",
+            f"- {result['num_scenes']} held-out scenes, {result['views']} views each, "
+            f"{result['image_size']}x{result['image_size']}; one query view per scene, the same "
+            "scenes and queries for every K; context sets nested.",
+            f"- Prior: {result['num_samples']} samples per query (mean image of each sample); "
+            "`prior_mean` = their pixel-wise mean, `best_of_n` = the sample of lowest MSE.",
+            f"- ELBO terms at pixel sigma {result['sigma']:g}.",
+            "- SSIM: Gaussian window 11, sigma 1.5, data range 1, valid window (pytorch-msssim); "
+            f"PSNR = 10 log10(1/MSE), capped at {metrics.PSNR_CAP:.0f} dB; MS-SSIM: {ms}.",
+            "- Baselines: `nearest_view` = the context image of the closest camera pose, "
+            "`mean_image` = pixel-wise mean training image.",
+            "",
+            "## ELBO terms",
+            "",
+            elbo_table(result),
+            "",
+            "## Image metrics",
+            "",
+            metrics_table(result),
+            "",
+        ]
+    )
+
+
+def write_outputs(result: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]:
+    """Write ``eval.json``, ``eval.md``, ``metrics_vs_k.png`` and ``elbo_vs_k.png`` to ``out``."""
+    from gqn.viz.plots import plot_elbo_vs_k, plot_metrics_vs_k
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out / "eval.json",
+        "markdown": out / "eval.md",
+        "metrics_plot": out / "metrics_vs_k.png",
+        "elbo_plot": out / "elbo_vs_k.png",
+    }
+    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
+    paths["markdown"].write_text(markdown_report(result))
+    plot_metrics_vs_k(result, paths["metrics_plot"])
+    plot_elbo_vs_k(result, paths["elbo_plot"])
+    return paths
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    split: str = "test",
+    num_scenes: int = 100,
+    num_samples: int = 8,
+    seed: int = 0,
+    mean_image_scenes: int | None = MEAN_IMAGE_SCENES,
+    ks: list[int] | None = None,
+) -> dict[str, Any]:
+    """Load a checkpoint (file or run directory), evaluate it on ``split`` of the store ``data``
+    (split as in training: the run's ``test_fraction`` and ``split_seed``), write the outputs to
+    ``out`` and return the result dict."""
+    from gqn.train.checkpoint import load_model
+
+    model, config = load_model(checkpoint)
+    frac, split_seed = config.data.test_fraction, config.data.split_seed
+    dataset = open_split(data, split, frac, split_seed)
+    train_mean = mean_image(open_split(data, "train", frac, split_seed), mean_image_scenes)
+    result = evaluate(
+        model,
+        dataset,
+        train_mean,
+        config.optim.sigma_end,
+        num_scenes=num_scenes,
+        num_samples=num_samples,
+        seed=seed,
+        ks=ks,
+    )
+    result.update(checkpoint=str(checkpoint), data=str(data), split=split)
+    write_outputs(result, out)
+    return result

@@ -1,0 +1,66 @@
+"""``gqn sample``: render query views of one scene as a grid PNG and an orbit GIF."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from gqn.models.base import SceneModel
+from gqn.viewpoint import pose_to_viewpoint
+from gqn.viz.grids import sample_grid
+from gqn.viz.orbit import orbit_poses, render_orbit, save_gif
+
+log = logging.getLogger(__name__)
+
+GRID_FILE = "samples.png"
+ORBIT_FILE = "orbit.gif"
+
+
+@torch.no_grad()
+def sample_scene(
+    model: SceneModel,
+    images: torch.Tensor,
+    poses: torch.Tensor,
+    out: str | os.PathLike,
+    *,
+    context: int | None = None,
+    num_samples: int = 4,
+    num_queries: int = 4,
+    orbit_frames: int = 36,
+    seed: int = 0,
+    scale: int = 2,
+) -> dict[str, Path]:
+    """Write ``samples.png`` and ``orbit.gif`` for a scene of n views (n, 3, s, s), poses (n, 5).
+
+    The first ``context`` views (default: all but ``num_queries``, at least 1) are the context.
+    Queries are the next ``num_queries`` views, shown with their ground truth; if no views are
+    left, ``num_queries`` orbit poses (no ground truth). Returns the paths written.
+    """
+    n = images.shape[0]
+    k = max(1, n - num_queries) if context is None else context
+    if not 1 <= k <= n:
+        raise ValueError(f"context must be in 1..{n} for a scene of {n} views, got {k}")
+    if num_samples < 1 or num_queries < 1:
+        raise ValueError("num_samples and num_queries must be >= 1")
+    device = next(model.parameters()).device
+    model.eval()
+    ctx_x, ctx_p = images[:k], poses[:k]
+    if k < n:
+        query_p, truth = poses[k : k + num_queries], images[k : k + num_queries]
+    else:
+        query_p, truth = orbit_poses(ctx_p, num_queries), None
+    r = model.represent(ctx_x[None].to(device), pose_to_viewpoint(ctx_p)[None].to(device))
+    q = pose_to_viewpoint(query_p).to(device)
+    queries = q[:, None].expand(len(q), num_samples, q.shape[-1]).reshape(1, -1, q.shape[-1])
+    g = torch.Generator(device=device).manual_seed(seed)
+    samples = model.generate(r, queries, g)[0].unflatten(0, (len(q), num_samples)).cpu()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    grid = out / GRID_FILE
+    sample_grid(ctx_x, samples, truth, scale=scale).save(grid)
+    orbit = save_gif(render_orbit(model, ctx_x, ctx_p, orbit_frames, seed), out / ORBIT_FILE)
+    log.info("wrote %s and %s (%d context views, %d queries)", grid, orbit, k, len(q))
+    return {"grid": grid, "orbit": orbit}
