@@ -64,3 +64,24 @@ def sample_scene(
     orbit = save_gif(render_orbit(model, ctx_x, ctx_p, orbit_frames, seed), out / ORBIT_FILE)
     log.info("wrote %s and %s (%d context views, %d queries)", grid, orbit, k, len(q))
     return {"grid": grid, "orbit": orbit}
+
+
+@torch.no_grad()
+def truth_posterior_prior(
+    model: SceneModel, dataset, num_scenes: int, context: int, seed: int = 0
+) -> list[torch.Tensor]:
+    """Columns [ground truth, posterior reconstruction, prior sample], each (n, 3, s, s), for the
+    first ``num_scenes`` scenes of ``dataset`` with ``context`` views (protocol of ``gqn eval``)."""
+    from gqn.batch import QueryBatch
+    from gqn.eval.evaluate import load_scenes
+
+    device = next(model.parameters()).device
+    images, viewpoints = load_scenes(dataset, num_scenes, seed)
+    k = min(context, images.shape[1] - 1)
+    x, v = images.to(device), viewpoints.to(device)
+    batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, 0], v[:, 0])
+    g = torch.Generator(device=device).manual_seed(seed)
+    prior = model.sample(
+        batch.context_images, batch.context_viewpoints, batch.query_viewpoint, generator=g
+    )[:, 0]
+    return [batch.query_image.cpu(), model.reconstruct(batch).cpu(), prior.cpu()]

@@ -63,3 +63,8 @@ def comparison_grid(columns: list[torch.Tensor], scale: int = 2) -> Image.Image:
     arrays = [to_uint8(c) for c in columns]
     rows = [[a[i] for a in arrays] for i in range(len(arrays[0]))]
     return _sheet(rows, columns[0].shape[-1], scale)
+
+
+def strip(images: torch.Tensor, scale: int = 2) -> Image.Image:
+    """One row of images (n, 3, s, s)."""
+    return contact_sheet(upscale(to_uint8(images)[None], scale))

@@ -1,0 +1,227 @@
+"""``gqn demo``: the main job — data, training, evaluation, samples and a report, resumably.
+
+Stages (each skipped when its output exists, so re-running continues an interrupted demo):
+
+1. ``data``: render a Shepard-Metzler store into ``OUT/data`` (resumes per shard);
+2. ``train``: train with ``configs/demo.yaml`` into ``OUT/run`` (``--resume`` from the latest
+   checkpoint; skipped once the final step's checkpoint exists);
+3. ``eval``: ``gqn eval`` of the final checkpoint into ``OUT/eval``;
+4. ``sample``: the sample grid and orbit GIF of held-out scene 0, and ground truth | posterior |
+   prior for a few held-out scenes, into ``OUT/figures``;
+5. ``report``: ``OUT/report.md``.
+
+Wall times per stage are kept in ``OUT/stages.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONFIG = Path("configs/demo.yaml")
+STAGES = ("data", "train", "eval", "sample", "report")
+# --tiny: a seconds-long run of every stage (tests, smoke checks); not a meaningful model.
+TINY = dict(scenes=16, views=5, eval_scenes=4, samples=2, frames=4, compare=2)
+TINY_OVERRIDES = [
+    "model.r_channels=16",
+    "model.hidden_channels=8",
+    "model.canvas_channels=8",
+    "model.num_steps=2",
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "data.test_fraction=0.5",
+    "data.preview_scenes=2",
+    "optim.max_steps=3",
+    "log.every=1",
+    "log.image_every=3",
+    "log.checkpoint_every=3",
+    "log.tensorboard=false",
+    "log.progress=false",
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="generate data, train, evaluate, sample and write OUT/report.md (resumable)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training config")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="training config overrides")
+    p.add_argument("--scenes", type=int, default=2000, help="scenes to generate")
+    p.add_argument("--views", type=int, default=15, help="views per scene")
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--eval-scenes", type=int, default=100, help="held-out scenes to evaluate")
+    p.add_argument("--samples", type=int, default=8, help="prior samples per query (N)")
+    p.add_argument("--frames", type=int, default=36, help="orbit frames")
+    p.add_argument("--compare", type=int, default=6, help="scenes in the comparison grid")
+    p.add_argument("--tiny", action="store_true", help="seconds-long smoke run of every stage")
+    p.set_defaults(handler=run)
+
+
+class StageClock:
+    """Wall time per stage, persisted in ``stages.json`` so reused stages keep their time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        self.seconds: dict[str, float] = dict(self.data.get("seconds", {}))
+        self.reused: list[str] = []
+
+    def done(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = seconds
+        self.path.write_text(json.dumps({"seconds": self.seconds}, indent=2) + "\n")
+
+    def reuse(self, stage: str) -> None:
+        self.reused.append(stage)
+        self.seconds.setdefault(stage, 0.0)
+
+
+def _data_stage(args: argparse.Namespace, image_size: int, clock: StageClock) -> Path:
+    from gqn.data.format import read_manifest
+    from gqn.data.generate import generate_dataset
+    from gqn.data.scenes import make_family
+
+    path = args.out / "data"
+    if (path / "manifest.json").exists():
+        m = read_manifest(path)
+        if m.complete and m.num_scenes >= args.scenes and m.image_size[0] == image_size:
+            clock.reuse("data")
+            return path
+    family = make_family("shepard-metzler", image_size=image_size, views=args.views)
+    start = time.perf_counter()
+    generate_dataset(family, path, args.scenes, seed=args.data_seed, shard_scenes=500)
+    clock.done("data", time.perf_counter() - start)
+    return path
+
+
+def _train_stage(args: argparse.Namespace, data: Path, clock: StageClock):
+    from gqn.train.checkpoint import find_latest, load_checkpoint
+    from gqn.train.config import load_run_config
+    from gqn.train.trainer import train
+
+    run_dir = args.out / "run"
+    overrides = [*(TINY_OVERRIDES if args.tiny else []), *args.overrides]
+    overrides += [f"data.path={data}", f"out_dir={run_dir}"]
+    config = load_run_config(args.config, overrides)
+    latest = find_latest(run_dir) if run_dir.exists() else None
+    if latest is not None and load_checkpoint(latest)["step"] >= config.optim.max_steps:
+        clock.reuse("train")
+        return config, latest
+    start = time.perf_counter()
+    result = train(config, resume=latest is not None)
+    if result.status != "finished" or result.checkpoint is None:
+        raise RuntimeError(f"training did not finish: {result.message}")
+    clock.done(
+        "train",
+        clock.seconds.get("train", 0.0) * (latest is not None) + time.perf_counter() - start,
+    )
+    return config, result.checkpoint
+
+
+def _eval_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: StageClock):
+    from gqn.eval.evaluate import evaluate_checkpoint
+
+    out = args.out / "eval"
+    if (out / "eval.json").exists():
+        result = json.loads((out / "eval.json").read_text())
+        if result.get("checkpoint") == str(checkpoint):
+            clock.reuse("eval")
+            return result
+    start = time.perf_counter()
+    result = evaluate_checkpoint(
+        checkpoint, data, out, num_scenes=args.eval_scenes, num_samples=args.samples
+    )
+    clock.done("eval", time.perf_counter() - start)
+    return result
+
+
+def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: StageClock):
+    from gqn.data.dataset import open_split
+    from gqn.eval.inputs import load_dataset_scene
+    from gqn.eval.sample import sample_scene, truth_posterior_prior
+    from gqn.train.checkpoint import load_model
+    from gqn.viz.grids import comparison_grid, strip
+
+    figures = args.out / "figures"
+    names = ("samples.png", "orbit.gif", "context.png", "comparison.png")
+    marker = figures / "checkpoint.txt"
+    if marker.exists() and marker.read_text() == str(checkpoint):
+        clock.reuse("sample")
+        return {n: figures / n for n in names}
+    start = time.perf_counter()
+    model, config = load_model(checkpoint)
+    frac, split_seed = config.data.test_fraction, config.data.split_seed
+    images, poses = load_dataset_scene(data, 0, "test", frac, split_seed)
+    k = max(1, images.shape[0] - 4)
+    sample_scene(
+        model, images, poses, figures, context=k, num_samples=4, orbit_frames=args.frames, scale=3
+    )
+    strip(images[:k], scale=3).save(figures / "context.png")
+    test = open_split(data, "test", frac, split_seed)
+    columns = truth_posterior_prior(model, test, args.compare, context=k)
+    comparison_grid(columns, scale=3).save(figures / "comparison.png")
+    marker.write_text(str(checkpoint))
+    clock.done("sample", time.perf_counter() - start)
+    return {n: figures / n for n in names}
+
+
+def _config_summary(config: Any, data: Path, args: argparse.Namespace) -> dict[str, Any]:
+    m, o, d = config.model, config.optim, config.data
+    return {
+        "data": f"{data}: Shepard-Metzler, {args.scenes} scenes x {args.views} views, "
+        f"{m.image_size}x{m.image_size}, test fraction {d.test_fraction}",
+        "model": f"{m.representation} representation, r {m.r_channels}, hidden "
+        f"{m.hidden_channels}, canvas {m.canvas_channels}, z {m.latent_channels}, "
+        f"L = {m.num_steps}, {m.core_weights} core",
+        "optimisation": f"{o.max_steps} steps, batch {d.batch_size}, lr {o.lr_start:g} -> "
+        f"{o.lr_end:g} over {o.lr_steps}, sigma {o.sigma_start:g} -> {o.sigma_end:g} over "
+        f"{o.sigma_steps}",
+        "config": f"{args.config} (+ overrides {args.overrides})"
+        if args.overrides
+        else str(args.config),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from gqn.train.config import load_run_config
+    from gqn.viz.plots import plot_loss_curves, read_jsonl
+    from gqn.viz.report import ReportInputs, write_report
+
+    if args.tiny:
+        for key, value in TINY.items():
+            setattr(args, key, value)
+    args.out.mkdir(parents=True, exist_ok=True)
+    clock = StageClock(args.out / "stages.json")
+    image_size = load_run_config(args.config, args.overrides).model.image_size
+    data = _data_stage(args, image_size, clock)
+    config, checkpoint = _train_stage(args, data, clock)
+    result = _eval_stage(args, data, checkpoint, clock)
+    figures = _sample_stage(args, data, checkpoint, clock)
+    start = time.perf_counter()
+    loss_png = plot_loss_curves(
+        read_jsonl(args.out / "run" / "metrics.jsonl"), args.out / "figures" / "loss_curves.png"
+    )
+    clock.done("report", time.perf_counter() - start)
+    inputs = ReportInputs(
+        context_png=figures["context.png"],
+        comparison_png=figures["comparison.png"],
+        samples_png=figures["samples.png"],
+        orbit_gif=figures["orbit.gif"],
+        metrics_png=args.out / "eval" / "metrics_vs_k.png",
+        loss_png=loss_png,
+        eval_result=result,
+        stage_seconds={s: clock.seconds[s] for s in STAGES if s in clock.seconds},
+        reused=clock.reused,
+        config=_config_summary(config, data, args),
+    )
+    report = write_report(inputs, args.out / "report.md")
+    print(f"wrote {report}")
+    return 0
