@@ -1,0 +1,169 @@
+"""The GQN benchmark suite (``make bench``): every case in a fresh process, one at a time; JSON to
+stdout and to ``benchmarks/results/<machine>.json``.
+
+    python benchmarks/run_all.py                  # all cases (CPU: ~30 min on 2 cores)
+    python benchmarks/run_all.py --quick          # fewer cases and steps, -quick.json
+    python benchmarks/run_all.py --only paper64   # cases whose name contains a string
+
+Cases: the machine's peak FLOP/s (matmul and ConvLSTM-shaped conv2d, fp32 and bf16), then for
+``paper64`` (both core options) and ``demo``: the reference path (constant inputs concatenated at
+every step), the fast path, and the fast path with bf16 autocast / channels-last / torch.compile.
+On a CUDA machine the device is used automatically and ``paper64`` also runs at batch 36 in bf16.
+Utilisation is achieved FLOP/s over the conv2d peak of the same precision measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "bench_model.py"
+
+
+def machine_name() -> str:
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name(0).lower()
+        return "cuda-" + re.sub(r"[^a-z0-9]+", "-", name).strip("-")
+    import os
+
+    return f"cpu-{os.cpu_count()}core"
+
+
+def cases(quick: bool, cuda: bool) -> list[tuple[str, list[str]]]:
+    """(name, worker arguments) of every case, in run order."""
+    fp32, bf16 = ["--precision", "fp32"], ["--precision", "bf16"]
+    out = []
+    for config in ("paper64", "demo"):
+        for core in ("shared", "per_step"):
+            if config == "demo" and core == "per_step":
+                continue
+            base = ["--config", config, "--core-weights", core]
+            out += [
+                (f"{config}/{core}/reference-fp32", [*base, "--reference", *fp32]),
+                (f"{config}/{core}/fast-fp32", [*base, *fp32]),
+                (f"{config}/{core}/fast-bf16", [*base, *bf16]),
+            ]
+            if core == "per_step" or quick:
+                continue
+            out += [
+                (f"{config}/{core}/fast-fp32-cl", [*base, *fp32, "--channels-last"]),
+                (f"{config}/{core}/fast-bf16-cl", [*base, *bf16, "--channels-last"]),
+                (f"{config}/{core}/fast-bf16-compile", [*base, *bf16, "--compile"]),
+                (
+                    f"{config}/{core}/fast-bf16-compile-autotune",
+                    [*base, *bf16, "--compile", "--compile-mode", "max-autotune-no-cudagraphs"],
+                ),
+            ]
+    if cuda:
+        out.append(
+            ("paper64/shared/fast-bf16-batch36", ["--config", "paper64", *bf16, "--batch", "36"])
+        )
+    return out
+
+
+def run_case(args: list[str], timeout: float) -> dict:
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(WORKER), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s", "args": args}
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip().splitlines()[-5:], "args": args}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["wall_s"] = time.perf_counter() - start
+    return result
+
+
+def summarise(results: dict[str, dict], peak: dict) -> list[dict]:
+    """One row per case: seconds/step, images/s, speed-up over the reference path of the same
+    configuration and core option, FLOPs, utilisation, sampling, peak RSS."""
+    rows = []
+    for name, r in results.items():
+        if "train_step_s" not in r:
+            rows.append({"case": name, "error": r.get("error")})
+            continue
+        config, core = name.split("/")[:2]
+        reference = results.get(f"{config}/{core}/reference-fp32", {})
+        dtype = "bf16" if r["precision"] == "bf16" else "fp32"
+        conv_peak = peak.get(f"conv_gate_{dtype}_flops")
+        row = {
+            "case": name,
+            "batch": r["batch"],
+            "step_s_median": round(r["train_step_s"]["median"], 3),
+            "step_s_min_max": [
+                round(r["train_step_s"]["min"], 3),
+                round(r["train_step_s"]["max"], 3),
+            ],
+            "images_per_s": round(r["train_images_per_s"], 3),
+            "tflop_per_step": round(r["train_step_flops"] / 1e12, 4),
+            "achieved_gflops": round(r["train_achieved_flops"] / 1e9, 1),
+            "utilisation_vs_conv_peak": (
+                round(r["train_achieved_flops"] / conv_peak, 3) if conv_peak else None
+            ),
+            "peak_rss_mib": round(r["peak_memory"]["peak_rss_mib"]),
+        }
+        if "train_images_per_s" in reference:
+            row["speedup_vs_reference"] = round(
+                r["train_images_per_s"] / reference["train_images_per_s"], 2
+            )
+            row["flops_vs_reference"] = round(
+                r["train_step_flops"] / reference["train_step_flops"], 3
+            )
+        if "sample_one_scene_s" in r:
+            row["sample_batch_images_per_s"] = round(r["sample_batch_images_per_s"], 1)
+            row["sample_64_views_one_scene_s"] = round(r["sample_one_scene_s"]["median"], 3)
+        if "peak_cuda_allocated_mib" in r["peak_memory"]:
+            row["peak_cuda_mib"] = round(r["peak_memory"]["peak_cuda_allocated_mib"])
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer cases, 2 timed steps")
+    parser.add_argument("--only", default="", help="run cases whose name contains this")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per case")
+    parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
+    args = parser.parse_args()
+    cuda = torch.cuda.is_available()
+    steps = ["--steps", "2", "--warmup", "0", "--sample-repeats", "1"] if args.quick else []
+
+    peak_run = run_case(["--peak"], args.timeout)
+    peak = peak_run.get("peak", {})
+    results: dict[str, dict] = {}
+    for name, case_args in cases(args.quick, cuda):
+        if args.only and args.only not in name:
+            continue
+        print(f"running {name}", file=sys.stderr, flush=True)
+        results[name] = run_case([*case_args, *steps], args.timeout)
+
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": peak_run.get("machine"),
+        "quick": args.quick,
+        "peak": peak,
+        "table": summarise(results, peak),
+        "cases": results,
+    }
+    out = args.out or HERE / "results" / f"{machine_name()}{'-quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["table"], indent=2))
+    print(f"wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
