@@ -27,7 +27,12 @@ EPS = 1e-4
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """Static render options (they never depend on the scene data)."""
+    """Static render options (they never depend on the scene data).
+
+    ``shadow_casters_from``: slots before this index never block shadow rays (e.g. the walls and
+    floor of a room lit from inside, which cannot shadow its convex interior); saves their
+    share of the shadow-ray work. ``chunk_elements``: rays x slots per chunk (memory vs speed).
+    """
 
     image_size: int = 64
     fov_deg: float = 45.0
@@ -38,10 +43,13 @@ class RenderSettings:
     background: tuple[float, float, float] = (0.0, 0.0, 0.0)
     compile: bool = False
     chunk_elements: int = 1 << 19
+    shadow_casters_from: int = 0
 
     def __post_init__(self) -> None:
         if self.image_size < 1 or self.antialias < 1:
             raise ValueError("image_size and antialias must be >= 1")
+        if self.shadow_casters_from < 0:
+            raise ValueError("shadow_casters_from must be >= 0")
         if not 0 < self.fov_deg < 180:
             raise ValueError(f"fov_deg must be in (0, 180), got {self.fov_deg}")
 
@@ -56,12 +64,18 @@ def _mat_vec(m: torch.Tensor, v: torch.Tensor) -> list[torch.Tensor]:
             for j in range(3)]
 
 
-def _trace(o, d, kind, valid, coeffs, has_quadric: bool) -> torch.Tensor:
-    """Unit-space ray components ``o, d`` (lists of ``(n, R|1, P)``) -> ``t`` ``(n, R, P)``."""
+def _trace(o, d, kind, valid, coeffs, quad_from: int | None) -> torch.Tensor:
+    """Unit-space ray components ``o, d`` (lists of ``(n, R|1, P)``) -> ``t`` ``(n, R, P)``.
+
+    Slots ``>= quad_from`` may hold quadrics (None: none do); earlier slots are boxes only.
+    """
     t = box_hit(*o, *d, EPS)
-    if has_quadric:
-        tq = quadric_hit(*o, *d, [c[:, None, :] for c in coeffs.unbind(-1)], EPS)
-        t = torch.where((kind == BOX)[:, None, :], t, tq)
+    if quad_from is not None:
+        part = [c[..., quad_from:] for c in (*o, *d)]
+        cq = [c[:, None, quad_from:] for c in coeffs.unbind(-1)]
+        tq = quadric_hit(*part, cq, EPS)
+        tq = torch.where((kind[:, None, quad_from:] == BOX), t[..., quad_from:], tq)
+        t = torch.cat([t[..., :quad_from], tq], dim=-1)
     return torch.where(valid[:, None, :], t, float("inf"))
 
 
@@ -79,8 +93,9 @@ def _render_chunk(
     texture: torch.Tensor,
     texels: torch.Tensor | None,
     background: torch.Tensor,
-    has_quadric: bool,
+    quad_from: int | None,
     shadows: bool,
+    casters_from: int,
     ambient: float,
     diffuse: float,
 ) -> torch.Tensor:
@@ -89,7 +104,8 @@ def _render_chunk(
     Args: camera positions ``(n, 3)``, bases ``(n, 3, 3)``, pixel offsets ``(R, 3)``, lights
     ``(n, 3)``; per slot ``(n, P, ...)``: world-to-unit matrices ``(3, 3)``, centres ``(3,)``,
     kinds, validity, quadric coefficients ``(5,)``, colours ``(3,)``, texture ids; ``texels``
-    ``(T, 6, h, w, 3)`` or None; background ``(3,)``.
+    ``(T, 6, h, w, 3)`` or None; background ``(3,)``. Static: first slot that may be a
+    quadric (None: no quadrics), shadow switch, first slot that casts shadows.
 
     Rays are not normalised: pixel ray ``d = basis^T (x, y, 1)``, so its unit-space direction is
     ``K (x, y, 1)`` with the per-(image, slot) matrix ``K = to_unit @ basis^T``, two
@@ -104,7 +120,7 @@ def _render_chunk(
     x, y = offsets[None, :, 0, None], offsets[None, :, 1, None]
     d_unit = [k[:, None, :, j, 0] * x + k[:, None, :, j, 1] * y + k[:, None, :, j, 2]
               for j in range(3)]
-    t_all = _trace(o_unit, d_unit, kind, valid, coeffs, has_quadric)
+    t_all = _trace(o_unit, d_unit, kind, valid, coeffs, quad_from)
     t_hit, slot = t_all.min(dim=-1)
     hit = torch.isfinite(t_hit)
     t_hit = torch.where(hit, t_hit, 0.0)[..., None]
@@ -118,7 +134,7 @@ def _render_chunk(
     p_unit = torch.stack([torch.gather(c, 2, slot[..., None])[..., 0] for c in s_unit], -1)
     kind_hit = per_ray(kind)[..., 0]
     n_unit, face = box_normal(p_unit)
-    if has_quadric:
+    if quad_from is not None:
         qn = quadric_normal(p_unit, per_ray(coeffs))
         n_unit = torch.where((kind_hit == BOX)[..., None], n_unit, qn)
     mat_t = per_ray(to_unit).reshape(n, -1, 3, 3).transpose(-1, -2)
@@ -143,9 +159,12 @@ def _render_chunk(
     l_dir = to_light / to_light.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     lambert = (normal * l_dir).sum(-1).clamp_min(0.0)
     if shadows:
-        light_unit = _mat_vec(to_unit, light[:, None, :] - center)
-        l_unit = [lu[:, None, :] - su for lu, su in zip(light_unit, s_unit, strict=True)]
-        t_shadow = _trace(s_unit, l_unit, kind, valid, coeffs, has_quadric)
+        c0 = casters_from
+        light_unit = _mat_vec(to_unit[:, c0:], light[:, None, :] - center[:, c0:])
+        s_cast = [su[..., c0:] for su in s_unit]
+        l_unit = [lu[:, None, :] - su for lu, su in zip(light_unit, s_cast, strict=True)]
+        q0 = None if quad_from is None else max(quad_from - c0, 0)
+        t_shadow = _trace(s_cast, l_unit, kind[:, c0:], valid[:, c0:], coeffs[:, c0:], q0)
         blocked = (t_shadow < 1.0).any(dim=-1)
         lambert = torch.where(blocked, 0.0, lambert)
     rgb = albedo * (ambient + diffuse * lambert)[..., None]
@@ -176,6 +195,7 @@ def _next_pow2(x: int) -> int:
     return 1 << max(0, (x - 1).bit_length())
 
 
+@torch.no_grad()
 def render(
     prims: Primitives,
     poses: torch.Tensor,
@@ -211,7 +231,9 @@ def render(
     offsets = pixel_offsets(hi, hi, settings.fov_deg, device=device)
     to_unit, coeffs = _slot_tables(prims)
     live = prims.valid
-    has_quadric = bool(((prims.kind != BOX) & live).any())
+    quad_cols = torch.nonzero(((prims.kind != BOX) & live).any(0)).flatten()
+    quad_from = int(quad_cols[0]) if len(quad_cols) else None
+    casters_from = min(settings.shadow_casters_from, prims.num_slots - 1)
     texels = None
     if textures is not None and bool(((prims.texture >= 0) & live).any()):
         texels = textures.to(device=device, dtype=torch.float32)
@@ -230,7 +252,7 @@ def render(
         rgb = fn(
             pose[:, :3], camera_basis(pose[:, 3], pose[:, 4]), offsets, light[s],
             to_unit[s], prims.center[s], prims.kind[s], live[s], coeffs[s], prims.color[s],
-            prims.texture[s], texels, background, has_quadric, settings.shadows,
+            prims.texture[s], texels, background, quad_from, settings.shadows, casters_from,
             float(settings.ambient), float(settings.diffuse),
         )
         out.append(rgb[: min(per_chunk, n_img - start)])

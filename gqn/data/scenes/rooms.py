@@ -13,6 +13,7 @@ from gqn.data.scenes.base import SceneFamily, SceneSpec, help_field, random_colo
 SHAPES = ("cube", "box", "sphere", "cylinder", "cone", "capsule")
 CAMERAS = ("ring", "free")
 WALL = 0.1  # thickness of the floor slab and the walls, outside the room's interior
+ROOM_SLOTS = 5  # floor + 4 walls come first; lit from inside, they cast no shadows
 
 
 def _pose(position: np.ndarray, direction: np.ndarray) -> np.ndarray:
@@ -115,13 +116,13 @@ class Rooms(SceneFamily):
         return self.views
 
     def slots(self) -> int:
-        return 5 + 3 * self.max_objects
+        return ROOM_SLOTS + 3 * self.max_objects
 
     def render_settings(self) -> RenderSettings:
         return RenderSettings(
             image_size=self.image_size, fov_deg=self.fov_deg, antialias=self.antialias,
             shadows=self.shadows, ambient=self.ambient, diffuse=1.0 - self.ambient,
-            compile=self.compile,
+            compile=self.compile, shadow_casters_from=ROOM_SLOTS,
         )
 
     def _room(self, b: SceneBuilder, rng: np.random.Generator) -> None:
@@ -181,6 +182,7 @@ class Rooms(SceneFamily):
         placed = self._objects(b, rng)
         poses = self._cameras(rng, placed)
         half = self.room_size / 2
+        # inside the room's footprint, so the room's own boxes never shadow its interior
         light = np.array([*rng.uniform(-0.8 * half, 0.8 * half, 2),
                           rng.uniform(0.6, 1.1) * self.wall_height])
         return SceneSpec(b, poses, light)
