@@ -180,3 +180,24 @@ def test_cuda_matches_cpu():
                  RenderSettings(image_size=32, shadows=True), device="cuda")
     assert gpu.device.type == "cuda"
     assert (cpu.int() - gpu.cpu().int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("face", range(6))
+def test_textures_are_not_mirrored(face):
+    """Each face seen from outside shows its texture's left half on the image's left."""
+    tex = torch.zeros(1, 6, 4, 4, 3)
+    tex[0, :, :, :2, 0] = 1.0  # left half red
+    tex[0, :, :, 2:, 2] = 1.0  # right half blue
+    tex[0, :, :2, :, 1] = 1.0  # top half has green added
+    b = SceneBuilder()
+    b.box((0, 0, 0), (0.5, 0.5, 0.5), (1, 1, 1), texture=0)
+    axis, sign = face // 2, 1.0 if face % 2 else -1.0
+    position = [0.0, 0.0, 0.0]
+    position[axis] = 3.0 * sign
+    if axis == 2:  # from above/below, tilt slightly so yaw is defined: +y is up on screen
+        position[1] = -1e-3 * sign
+    pose = look_at_origin(torch.tensor([[position]]))
+    img = render(stack_scenes([b]), pose, torch.tensor([position]),
+                 RenderSettings(image_size=32, fov_deg=30.0, **FLAT), textures=tex)[0, 0].numpy()
+    assert img[12, 10].tolist() == [255, 255, 0] and img[12, 21].tolist() == [0, 255, 255]
+    assert img[20, 10].tolist() == [255, 0, 0] and img[20, 21].tolist() == [0, 0, 255]
