@@ -8,6 +8,7 @@ image size before any step runs.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,22 @@ def training_loader(
         world_size=world_size,
         num_workers=data.num_workers,
     )
+
+
+def rng_neutral(loader: QueryLoader) -> Iterator[QueryBatch]:
+    """Iterate ``loader`` without touching the global torch RNG.
+
+    Starting a DataLoader iterator draws a base seed from the global generator; doing that inside
+    a forked RNG keeps the training noise stream a function of the step alone, so a resumed run
+    draws exactly the noise the uninterrupted one did.
+    """
+    batches = iter(loader)
+    with torch.random.fork_rng(devices=[]):
+        first = next(batches, None)
+    if first is None:
+        return
+    yield first
+    yield from batches
 
 
 def preview_batch(data: DataConfig, source: SceneDataset | Any) -> QueryBatch:

@@ -36,7 +36,7 @@ from gqn.train.checkpoint import (
     set_rng_state,
 )
 from gqn.train.config import RunConfig
-from gqn.train.data import open_source, preview_batch, training_loader
+from gqn.train.data import open_source, preview_batch, rng_neutral, training_loader
 from gqn.train.health import HealthMonitor, TooManyBadSteps
 from gqn.train.metrics import MetricWindow, RunLog, preview_images, truncate_metrics
 
@@ -295,7 +295,7 @@ class Trainer:
         self.model.train()
         with StopRequest() as stop:
             try:
-                for batch in loader:
+                for batch in rng_neutral(loader):
                     if self.step >= max_steps:
                         break
                     finite, stopping, metrics = self._train_step(
@@ -303,7 +303,7 @@ class Trainer:
                     )
                     if finite:
                         window.add(metrics)
-                        self.health.record_step(self.step, True)
+                        self.health.record_step(self.step + 1, True)
                     else:
                         window.skipped += 1
                         self.health.record_step(
@@ -342,7 +342,7 @@ class Trainer:
             self._log_scalars(window, bar)
         if self.info.is_main and self.step % cfg.image_every == 0:
             self._log_images()
-        if self.step % cfg.checkpoint_every == 0:
+        if self.step % cfg.checkpoint_every == 0 and self.health.bad_in_a_row == 0:
             self.checkpoint()
 
 

@@ -1,0 +1,248 @@
+"""``gqn train``: exact resume (in process and after SIGKILL), SIGTERM, health, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from gqn.cli import main
+from gqn.config import ConfigError
+from gqn.data.generate import generate_dataset
+from gqn.data.scenes import make_family
+from gqn.losses import ELBOTerms
+from gqn.models import GQN
+from gqn.train.checkpoint import find_latest, list_checkpoints, load_checkpoint
+from gqn.train.config import load_run_config
+from gqn.train.trainer import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "model": {
+        "image_size": 16,
+        "representation": "pool",
+        "r_channels": 16,
+        "hidden_channels": 8,
+        "canvas_channels": 8,
+        "num_steps": 2,
+    },
+    "data": {
+        "family": "shepard-metzler",
+        "family_params": {"image_size": 16, "views": 4, "parts": 2},
+        "batch_size": 3,
+        "num_workers": 0,
+        "preview_scenes": 2,
+    },
+    "optim": {"max_steps": 6, "lr_start": 2e-3},
+    "log": {
+        "every": 1,
+        "image_every": 3,
+        "checkpoint_every": 3,
+        "keep_last": 2,
+        "progress": False,
+        "tensorboard": False,
+    },
+    "health": {"warmup_steps": 0},
+    "device": "cpu",
+}
+
+
+def write_config(tmp_path: Path, **sections) -> Path:
+    cfg = json.loads(json.dumps(TINY))
+    for k, v in sections.items():
+        cfg[k] = {**cfg[k], **v} if isinstance(v, dict) else v
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in rows if "loss" in r}
+
+
+def run_cli(*argv: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "gqn", "train", *argv],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(predicate, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"process ended early: {proc.stdout.read()}")
+        if time.monotonic() > end:
+            proc.kill()
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+def test_resume_in_process_continues_the_curve(tmp_path):
+    cfg_path = write_config(tmp_path)
+    straight = train(load_run_config(cfg_path, [f"out_dir={tmp_path / 'a'}"]))
+    assert straight.status == "finished" and straight.step == 6
+    half = [f"out_dir={tmp_path / 'b'}"]
+    train(load_run_config(cfg_path, [*half, "optim.max_steps=3"]))
+    resumed = train(load_run_config(cfg_path, half), resume=True)
+    assert resumed.step == 6
+    a, b = losses(tmp_path / "a"), losses(tmp_path / "b")
+    assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5, 6]
+    for step in a:
+        assert b[step] == pytest.approx(a[step], rel=1e-6), step
+    ma, _ = load_checkpoint(tmp_path / "a")["model"], None
+    mb = load_checkpoint(tmp_path / "b")["model"]
+    assert all(torch.allclose(ma[k], mb[k], atol=0) for k in ma)
+    assert (tmp_path / "b" / "config.yaml").exists()
+    assert list((tmp_path / "a" / "images").glob("preview_*.png"))
+    assert [p.name for p in list_checkpoints(tmp_path / "a")] == [
+        "step_00000003.pt",
+        "step_00000006.pt",
+    ]
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+    cfg = write_config(tmp_path, log={"checkpoint_every": 2})
+    straight = tmp_path / "straight"
+    train(load_run_config(cfg, [f"out_dir={straight}", "optim.max_steps=8"]))
+    killed = tmp_path / "killed"
+    proc = run_cli("--config", str(cfg), "--out", str(killed), "optim.max_steps=100000")
+    wait_for(lambda: (killed / "checkpoints" / "step_00000004.pt").exists(), proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert main(["train", "--resume", "--out", str(killed), "optim.max_steps=8"]) == 0
+    a, b = losses(straight), losses(killed)
+    assert sorted(b) == list(range(1, 9))
+    for step in a:
+        assert b[step] == pytest.approx(a[step], rel=1e-6), step
+
+
+def test_sigterm_finishes_the_step_checkpoints_and_exits_0(tmp_path):
+    cfg = write_config(tmp_path, log={"checkpoint_every": 1000})
+    run_dir = tmp_path / "run"
+    proc = run_cli("--config", str(cfg), "--out", str(run_dir), "optim.max_steps=100000")
+    wait_for(lambda: (run_dir / "metrics.jsonl").exists() and len(losses(run_dir)) >= 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "interrupted by SIGTERM" in out
+    latest = find_latest(run_dir)
+    assert latest is not None
+    assert load_checkpoint(latest)["step"] >= 2
+    assert not list((run_dir / "checkpoints").glob("*.tmp"))
+
+
+def nan_after(model_cls, first_bad: int, count: int | None):
+    """Patch ``elbo`` so calls ``first_bad .. first_bad + count - 1`` return a NaN loss."""
+    original = model_cls.elbo
+    calls = {"n": 0}
+
+    def elbo(self, batch, sigma):
+        terms = original(self, batch, sigma)
+        calls["n"] += 1
+        bad = calls["n"] > first_bad and (count is None or calls["n"] <= first_bad + count)
+        if bad:
+            return ELBOTerms(terms.nll * float("nan"), terms.kl_per_step, terms.num_dims)
+        return terms
+
+    return elbo
+
+
+def test_a_nonfinite_step_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(GQN, "elbo", nan_after(GQN, 2, 1))
+    result = train(load_run_config(write_config(tmp_path), [f"out_dir={tmp_path / 'r'}"]))
+    assert result.status == "finished" and result.step == 6
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["skipped_steps"] for r in rows if "skipped_steps" in r] == [0, 0, 1, 0, 0, 0]
+
+
+def test_many_nonfinite_steps_stop_and_keep_the_good_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(GQN, "elbo", nan_after(GQN, 3, None))
+    cfg = write_config(tmp_path, optim={"max_steps": 50}, health={"max_bad_steps": 4})
+    run_dir = tmp_path / "r"
+    assert main(["train", "--config", str(cfg), "--out", str(run_dir)]) == 3
+    assert [p.name for p in list_checkpoints(run_dir)] == ["step_00000003.pt"]
+    before = load_checkpoint(run_dir)["model"]
+    assert all(torch.isfinite(v).all() for v in before.values())
+
+
+def test_config_errors_are_clear(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    assert main(["train", "--config", str(cfg), "optim.max_step=3"]) == 2
+    assert "did you mean 'max_steps'" in capsys.readouterr().err
+    assert main(["train", "--config", str(cfg), "optim.max_steps=lots"]) == 2
+    assert "optim.max_steps: expected an integer" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"modle": {}}))
+    with pytest.raises(ConfigError, match="did you mean 'model'"):
+        load_run_config(bad)
+    assert main(["train"]) == 2
+    assert "--config FILE is required" in capsys.readouterr().err
+    cfg = write_config(tmp_path, data={"family": None})
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "x")]) == 2
+    assert "no training data" in capsys.readouterr().err
+
+
+def test_dataset_of_another_image_size_is_refused(tmp_path, capsys):
+    store = generate_dataset(
+        make_family("shepard-metzler", image_size=32, views=3, parts=2),
+        tmp_path / "d32",
+        8,
+        progress=False,
+    )
+    cfg = write_config(tmp_path, data={"family": None, "family_params": {}, "path": str(store)})
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "32x32 images but the model expects 16x16" in err
+
+
+def test_unwritable_run_dir_and_existing_run_are_refused(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["train", "--config", str(cfg), "--out", str(blocker / "run")]) == 2
+    assert "is not writable" in capsys.readouterr().err
+    run_dir = tmp_path / "r"
+    assert main(["train", "--config", str(cfg), "--out", str(run_dir), "optim.max_steps=1"]) == 0
+    assert main(["train", "--config", str(cfg), "--out", str(run_dir)]) == 2
+    assert "pass --resume" in capsys.readouterr().err
+
+
+def test_resume_with_another_model_config_names_the_keys(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    run_dir = tmp_path / "r"
+    assert main(["train", "--config", str(cfg), "--out", str(run_dir), "optim.max_steps=1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(cfg),
+                "--out",
+                str(run_dir),
+                "--resume",
+                "model.hidden_channels=16",
+                "model.num_steps=3",
+            ]
+        )
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "model.hidden_channels: 8 != 16" in err and "model.num_steps: 2 != 3" in err
+    assert main(["train", "--resume", "--out", str(tmp_path / "nothing")]) == 2
+    assert "does not exist" in capsys.readouterr().err
