@@ -37,20 +37,22 @@ def quadric_hit(ox, oy, oz, dx, dy, dz, coeffs, eps: float) -> torch.Tensor:
     (negative: no cap).
     """
     a, b, c, r2_bottom, r2_top = coeffs
-    qa = dx * dx + dy * dy + a * dz * dz
-    qb = 2.0 * (ox * dx + oy * dy + a * oz * dz) + b * dz
-    qc = ox * ox + oy * oy + a * oz * oz + b * oz + c
-    disc = qb * qb - 4.0 * qa * qc
+    adz = a * dz
+    qa = dx * dx + dy * dy + adz * dz
+    half_b = ox * dx + oy * dy + adz * oz + 0.5 * b * dz
+    qc = ox * ox + oy * oy + (a * oz + b) * oz + c
+    disc = half_b * half_b - qa * qc
+    solvable = (disc >= 0) & (qa.abs() >= 1e-12)
     root = torch.sqrt(torch.clamp(disc, min=0.0))
-    safe_a = torch.where(qa.abs() < 1e-12, 1e-12, qa)
-    best = torch.full_like(disc, INF)
-    for sign in (-1.0, 1.0):
-        t = (-qb + sign * root) / (2.0 * safe_a)
-        z = oz + t * dz
-        ok = (disc >= 0) & (t > eps) & (z.abs() <= 1.0) & (qa.abs() >= 1e-12)
-        best = torch.minimum(best, torch.where(ok, t, INF))
+    inv_a = 1.0 / torch.where(solvable, qa, 1.0)
+    best = None
+    for t in ((-half_b - root) * inv_a, (-half_b + root) * inv_a):
+        ok = solvable & (t > eps) & ((oz + t * dz).abs() <= 1.0)
+        cand = torch.where(ok, t, INF)
+        best = cand if best is None else torch.minimum(best, cand)
+    inv_dz = 1.0 / dz
     for level, r2 in ((-1.0, r2_bottom), (1.0, r2_top)):
-        t = (level - oz) / dz
+        t = (level - oz) * inv_dz
         x, y = ox + t * dx, oy + t * dy
         ok = (t > eps) & (x * x + y * y <= r2)
         best = torch.minimum(best, torch.where(ok, t, INF))

@@ -71,7 +71,7 @@ def _trace(o, d, kind, valid, coeffs, quad_from: int | None) -> torch.Tensor:
     """
     t = box_hit(*o, *d, EPS)
     if quad_from is not None:
-        part = [c[..., quad_from:] for c in (*o, *d)]
+        part = [c[..., quad_from:].contiguous() for c in (*o, *d)]
         cq = [c[:, None, quad_from:] for c in coeffs.unbind(-1)]
         tq = quadric_hit(*part, cq, EPS)
         tq = torch.where((kind[:, None, quad_from:] == BOX), t[..., quad_from:], tq)
