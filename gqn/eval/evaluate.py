@@ -123,6 +123,50 @@ def _predictions(
 
 
 @torch.no_grad()
+def _evaluate_k(
+    model: SceneModel,
+    images: torch.Tensor,
+    viewpoints: torch.Tensor,
+    k: int,
+    train_mean: torch.Tensor,
+    sigma: float,
+    num_samples: int,
+    generator: torch.Generator,
+    batch_size: int,
+) -> dict[str, Any]:
+    """One row of the result: ELBO terms and per-method metric means with K = ``k``."""
+    device = next(model.parameters()).device
+    n = images.shape[0]
+    elbo = _Accumulator()
+    per_method = {m: _Accumulator() for m in METHODS}
+    for lo in range(0, n, batch_size):
+        x = images[lo : lo + batch_size].to(device)
+        v = viewpoints[lo : lo + batch_size].to(device)
+        batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, 0], v[:, 0])
+        terms = model.elbo(batch, sigma)
+        elbo.add({"nll_nats": terms.nll, "kl_nats": terms.kl}, batch.num_scenes)
+        preds = _predictions(model, batch, train_mean, num_samples, generator)
+        for name, pred in preds.items():
+            scores = metrics.image_metrics(pred.clamp(0, 1), batch.query_image)
+            per_method[name].add(scores, batch.num_scenes)
+    dims = int(images[0, 0].numel())
+    row: dict[str, Any] = {"k": k, **elbo.means(("nll_nats", "kl_nats"))}
+    row["nll_bits_per_dim"] = nats_to_bits_per_dim(row["nll_nats"], dims)
+    row["kl_bits_per_dim"] = nats_to_bits_per_dim(row["kl_nats"], dims)
+    row["methods"] = {m: acc.means(metrics.METRICS) for m, acc in per_method.items()}
+    log.info(
+        "K=%d: nll %.1f kl %.2f nats; SSIM recon %.3f prior %.3f nearest %.3f",
+        k,
+        row["nll_nats"],
+        row["kl_nats"],
+        row["methods"]["reconstruction"]["ssim"],
+        row["methods"]["prior_mean"]["ssim"],
+        row["methods"]["nearest_view"]["ssim"],
+    )
+    return row
+
+
+@torch.no_grad()
 def evaluate(
     model: SceneModel,
     dataset: SceneDataset,
@@ -157,35 +201,14 @@ def evaluate(
     if not ks or min(ks) < 1 or max(ks) > views - 1:
         raise ValueError(f"context sizes must lie in 1..{views - 1}, got {ks}")
     generator = torch.Generator(device=device).manual_seed(seed)
-    rows = []
-    for k in ks:
-        elbo = _Accumulator()
-        per_method = {m: _Accumulator() for m in METHODS}
-        for lo in range(0, n, batch_size):
-            x = images[lo : lo + batch_size].to(device)
-            v = viewpoints[lo : lo + batch_size].to(device)
-            batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, 0], v[:, 0])
-            terms = model.elbo(batch, sigma)
-            elbo.add({"nll_nats": terms.nll, "kl_nats": terms.kl}, batch.num_scenes)
-            preds = _predictions(model, batch, train_mean, num_samples, generator)
-            for name, pred in preds.items():
-                scores = metrics.image_metrics(pred.clamp(0, 1), batch.query_image)
-                per_method[name].add(scores, batch.num_scenes)
-        dims = int(images[0, 0].numel())
-        row: dict[str, Any] = {"k": k, **elbo.means(("nll_nats", "kl_nats"))}
-        row["nll_bits_per_dim"] = nats_to_bits_per_dim(row["nll_nats"], dims)
-        row["kl_bits_per_dim"] = nats_to_bits_per_dim(row["kl_nats"], dims)
-        row["methods"] = {m: acc.means(metrics.METRICS) for m, acc in per_method.items()}
-        rows.append(row)
-        log.info(
-            "K=%d: nll %.1f kl %.2f nats; SSIM recon %.3f prior %.3f nearest %.3f",
-            k,
-            row["nll_nats"],
-            row["kl_nats"],
-            row["methods"]["reconstruction"]["ssim"],
-            row["methods"]["prior_mean"]["ssim"],
-            row["methods"]["nearest_view"]["ssim"],
-        )
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)  # posterior draws use the global RNG
+        rows = [
+            _evaluate_k(
+                model, images, viewpoints, k, train_mean, sigma, num_samples, generator, batch_size
+            )
+            for k in ks
+        ]
     size = int(images.shape[-1])
     return {
         "num_scenes": int(n),

@@ -1,0 +1,150 @@
+"""gqn eval: best-of-N, nearest-view baseline, and the whole command on a tiny checkpoint."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from gqn.cli import main
+from gqn.config import to_dict
+from gqn.data.dataset import open_split
+from gqn.data.generate import generate_dataset
+from gqn.data.scenes import make_family
+from gqn.eval.baselines import mean_image, nearest_view, nearest_view_index
+from gqn.eval.evaluate import METHODS, best_of_n, evaluate
+from gqn.models import GQN
+from gqn.train.checkpoint import checkpoint_path, save_checkpoint
+from gqn.train.config import load_run_config
+from gqn.viewpoint import look_at_origin, pose_to_viewpoint
+
+VIEWS = 4
+TINY = [
+    "model.image_size=32",
+    "model.r_channels=16",
+    "model.hidden_channels=8",
+    "model.canvas_channels=8",
+    "model.num_steps=2",
+    "data.test_fraction=0.5",
+]
+
+
+def make_store(path, scenes=8, views=VIEWS):
+    family = make_family("shepard-metzler", image_size=32, views=views)
+    return generate_dataset(family, path, scenes, progress=False)
+
+
+def make_checkpoint(run_dir, data):
+    """A checkpoint of an untrained tiny GQN in the trainer's format."""
+    config = load_run_config(None, [*TINY, f"data.path={data}", f"out_dir={run_dir}"])
+    torch.manual_seed(0)
+    model = GQN(config.model)
+    state = {
+        "config": to_dict(config),
+        "model": model.state_dict(),
+        "step": 0,
+        "model_class": "GQN",
+    }
+    return save_checkpoint(checkpoint_path(run_dir, 0), state)
+
+
+@pytest.fixture(scope="module")
+def store_and_checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    data = make_store(root / "data")
+    return data, make_checkpoint(root / "run", data)
+
+
+def test_best_of_n_picks_min_mse_sample():
+    target = torch.zeros(2, 3, 4, 4)
+    samples = torch.stack(
+        [
+            torch.stack([torch.full((3, 4, 4), v) for v in vals])
+            for vals in ((0.5, 0.1, 0.3), (0.2, 0.9, -0.05))
+        ]
+    )
+    best = best_of_n(samples, target)
+    assert torch.allclose(best[0], torch.full((3, 4, 4), 0.1))
+    assert torch.allclose(best[1], torch.full((3, 4, 4), -0.05))
+
+
+def test_nearest_view_picks_closest_pose():
+    angles = torch.tensor([0.0, 1.5, 3.0, -1.5])
+    ring = torch.stack([3 * angles.cos(), 3 * angles.sin(), torch.zeros(4)], -1)
+    ctx = pose_to_viewpoint(look_at_origin(ring))[None]
+    images = torch.arange(4.0)[None, :, None, None, None].expand(1, 4, 3, 2, 2)
+    for query_angle, expected in ((0.2, 0), (1.2, 1), (2.7, 2), (-1.0, 3), (math.pi, 2)):
+        q = torch.tensor([[3 * math.cos(query_angle), 3 * math.sin(query_angle), 0.0]])
+        qv = pose_to_viewpoint(look_at_origin(q))
+        assert nearest_view_index(ctx, qv).item() == expected
+        assert nearest_view(images, ctx, qv)[0, 0, 0, 0].item() == expected
+    mask = torch.tensor([[False, True, True, True]])
+    q = pose_to_viewpoint(look_at_origin(torch.tensor([[3.0, 0.1, 0.0]])))
+    assert nearest_view_index(ctx, q, mask).item() != 0
+
+
+def test_mean_image_is_pixel_mean(store_and_checkpoint):
+    data, _ = store_and_checkpoint
+    ds = open_split(data, "train", 0.5)
+    expected = torch.stack([ds[i][0].float() for i in range(len(ds))]).mean((0, 1)) / 255
+    assert torch.allclose(mean_image(ds), expected.permute(2, 0, 1), atol=1e-5)
+
+
+def test_evaluate_rows_and_fixed_protocol(store_and_checkpoint):
+    data, _ = store_and_checkpoint
+    torch.manual_seed(0)
+    from gqn.train.checkpoint import load_model
+
+    model, _ = load_model(store_and_checkpoint[1])
+    test = open_split(data, "test", 0.5)
+    mean = torch.full((3, 32, 32), 0.5)
+    a = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=3, seed=1)
+    b = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=3, seed=1)
+    assert [r["k"] for r in a["rows"]] == list(range(1, VIEWS))
+    assert a["rows"] == b["rows"]  # fixed, seeded protocol
+    for row in a["rows"]:
+        m = row["methods"]
+        assert set(m) == set(METHODS)
+        assert m["best_of_n"]["mse"] <= m["prior_mean"]["mse"] + 0.05
+        assert m["mean_image"] == a["rows"][0]["methods"]["mean_image"]  # no dependence on K
+        assert m["reconstruction"]["ms_ssim"] is None  # 32x32: n/a
+    with pytest.raises(ValueError, match="context sizes"):
+        evaluate(model, test, mean, 0.7, num_scenes=2, ks=[VIEWS])
+
+
+def test_eval_cli_writes_outputs(store_and_checkpoint, tmp_path, capsys):
+    data, ckpt = store_and_checkpoint
+    out = tmp_path / "eval"
+    rc = main(
+        [
+            "eval",
+            str(ckpt),
+            "--data",
+            str(data),
+            "--scenes",
+            "3",
+            "--samples",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    result = json.loads((out / "eval.json").read_text())
+    assert [r["k"] for r in result["rows"]] == list(range(1, VIEWS))
+    row = result["rows"][0]
+    for key in ("nll_nats", "kl_nats", "nll_bits_per_dim", "kl_bits_per_dim"):
+        assert math.isfinite(row[key])
+    for method in METHODS:
+        assert set(row["methods"][method]) == {"mse", "psnr", "ssim", "ms_ssim"}
+    assert result["metrics"]["ssim"]["kernel_size"] == 11
+    md = (out / "eval.md").read_text()
+    assert md.count("| nearest_view |") == VIEWS - 1 and "n/a" in md
+    for png in ("metrics_vs_k.png", "elbo_vs_k.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "reconstruction" in capsys.readouterr().out
+
+
+def test_eval_cli_rejects_missing_checkpoint(tmp_path, capsys):
+    rc = main(["eval", str(tmp_path / "nope.pt"), "--data", str(tmp_path)])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
