@@ -9,6 +9,17 @@ Weights per step: with ``core_weights="shared"`` one :class:`GeneratorStep` and 
 :class:`InferenceStep` are reused at all L steps (parameter count independent of L); with
 ``"per_step"`` there are L of each (pi_{theta_l} with its own theta_l). The LSTM states and the
 canvas flow through all L steps in both cases.
+
+Canvas at the hidden resolution (fast path, shared core): the canvas update (UpConv, a 4x4
+stride-4 transposed convolution) and the inference network's canvas downsampling (a 4x4 stride-4
+convolution) are linear and their 4x4 blocks do not overlap, so
+
+    u_l = UpConv_W(sum_{j<=l} h^g_j) + l * b_up                      (no per-step full-res canvas)
+    down(u_l) = down(u_{l-1}) + M h^g_l + W_down b_up,  M = W_down . W_up  (a 1x1 convolution)
+
+With one shared core (and ``fuse_canvas``) the loops track ``sum h^g`` and ``down(u_l)`` at the
+hidden resolution and run UpConv once, after the last step: the same function, ~1/16 of the
+canvas FLOPs, and no (b, canvas, s, s) tensor kept per step for the backward pass.
 """
 
 from __future__ import annotations
@@ -64,8 +75,10 @@ class ConditionalDRAW(nn.Module):
         kernel_size: int = 5,
         core_weights: CoreWeights = "shared",
         precompute_constant: bool = True,
+        fuse_canvas: bool | None = None,
     ) -> None:
         super().__init__()
+        self.fuse_canvas = precompute_constant if fuse_canvas is None else fuse_canvas
         if core_weights not in ("shared", "per_step"):
             raise ValueError(f"core_weights must be 'shared' or 'per_step', got {core_weights!r}")
         self.num_steps = num_steps
@@ -87,10 +100,38 @@ class ConditionalDRAW(nn.Module):
     def _initial(
         self, cond: torch.Tensor
     ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """Zero LSTM state and u_0: the zero canvas, or, on the fused path (no full-resolution
+        canvas until the end), down(u_0) = b_down at the hidden resolution."""
         b, _, height, width = cond.shape
         zeros = cond.new_zeros(b, self.hidden_channels, height, width)
+        if self._fused():
+            down = self.inference_steps[0].downsample_canvas
+            canvas = cond.new_zeros(b, self.canvas_channels, height, width)
+            if down.bias is not None:
+                canvas = canvas + down.bias[:, None, None]
+            return (zeros, zeros), canvas
         canvas = cond.new_zeros(b, self.canvas_channels, height * self.scale, width * self.scale)
         return (zeros, zeros), canvas
+
+    def _fused(self) -> bool:
+        return self.fuse_canvas and len(self.generator_steps) == 1
+
+    def _final_canvas(self, h_sum: torch.Tensor) -> torch.Tensor:
+        """u_L = UpConv(sum_l h^g_l) + L * b_up: one UpConv for all L steps (shared core)."""
+        upconv = self.generator_steps[0].upconv
+        bias = upconv.bias * self.num_steps if upconv.bias is not None else None
+        return F.conv_transpose2d(h_sum, upconv.weight, bias, stride=upconv.stride)
+
+    def _down_up(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(M, W_down b_up) with M as a 1x1 convolution weight:
+        down(u + UpConv(h)) = down(u) + M h + W_down b_up (the 4x4 blocks do not overlap)."""
+        upconv = self.generator_steps[0].upconv
+        down = self.inference_steps[0].downsample_canvas
+        # upconv.weight (hidden, canvas, 4, 4); down.weight (canvas_out, canvas, 4, 4)
+        matrix = torch.einsum("ocab,kcab->ok", down.weight, upconv.weight)[:, :, None, None]
+        if upconv.bias is None:
+            return matrix, down.weight.new_zeros(down.weight.shape[0])
+        return matrix, torch.einsum("ocab,c->o", down.weight, upconv.bias)
 
     def posterior_pass(
         self,
@@ -104,6 +145,10 @@ class ConditionalDRAW(nn.Module):
         inf_prepared = [step.core.prepare(query_cond) for step in self.inference_steps]
         state_g, canvas = self._initial(cond)
         state_e = state_g
+        fused = self._fused()
+        if fused:  # track sum h^g and down(u_l) at the hidden resolution (module docstring)
+            down_up, down_up_bias = self._down_up()
+            h_sum, down_canvas = state_g[1], canvas
         out = DrawOutput(canvas)
         kls = []
         for l in range(self.num_steps):
@@ -111,16 +156,22 @@ class ConditionalDRAW(nn.Module):
             gen, inf = self.generator_steps[i], self.inference_steps[i]
             h_g = state_g[1]
             prior = gen.prior(h_g)  # eq 4.6: from h^g_l, before the core's update
-            state_e = inf.core(inf_prepared[i], [inf.downsample_canvas(canvas), h_g], state_e)
+            if not fused:
+                down_canvas = inf.downsample_canvas(canvas)
+            state_e = inf.core(inf_prepared[i], [down_canvas, h_g], state_e)
             posterior = inf.posterior(state_e[1])  # eq 4.13: after the inference core's update
             z = posterior[0] + posterior[1] * standard_normal(posterior[0], generator)  # 4.14
             state_g = gen.core(gen_prepared[i], [z], state_g)  # eq 4.15
-            canvas = canvas + gen.upconv(state_g[1])  # eq 4.16
+            if fused:  # eq 4.16 at the hidden resolution
+                h_sum = h_sum + state_g[1]
+                down_canvas = down_canvas + F.conv2d(state_g[1], down_up, down_up_bias)
+            else:
+                canvas = canvas + gen.upconv(state_g[1])  # eq 4.16
             kls.append(kl_normal(posterior[0], posterior[1], prior[0], prior[1]))
             out.priors.append(prior)
             out.posteriors.append(posterior)
             out.latents.append(z)
-        out.canvas = canvas
+        out.canvas = self._final_canvas(h_sum) if fused else canvas
         out.kl_per_step = torch.stack(kls, dim=1)
         return out
 
@@ -130,6 +181,8 @@ class ConditionalDRAW(nn.Module):
         """Sampling pass, z_l ~ pi_l (eqs 4.5-4.9); the inference network is never called."""
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
         state_g, canvas = self._initial(cond)
+        fused = self._fused()
+        h_sum = state_g[1]
         out = DrawOutput(canvas)
         for l in range(self.num_steps):
             i = l % len(self.generator_steps)
@@ -137,8 +190,11 @@ class ConditionalDRAW(nn.Module):
             prior = gen.prior(state_g[1])  # eq 4.6
             z = prior[0] + prior[1] * standard_normal(prior[0], generator)  # eq 4.7
             state_g = gen.core(gen_prepared[i], [z], state_g)  # eq 4.8
-            canvas = canvas + gen.upconv(state_g[1])  # eq 4.9
+            if fused:  # eq 4.9 summed at the hidden resolution, one UpConv after the loop
+                h_sum = h_sum + state_g[1]
+            else:
+                canvas = canvas + gen.upconv(state_g[1])  # eq 4.9
             out.priors.append(prior)
             out.latents.append(z)
-        out.canvas = canvas
+        out.canvas = self._final_canvas(h_sum) if fused else canvas
         return out
