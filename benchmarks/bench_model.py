@@ -100,7 +100,8 @@ def spread(times: list[float]) -> dict:
 
 def peak_flops(device: torch.device, repeats: int = 5) -> dict:
     """This machine's attainable FLOP/s: a large matmul and a conv2d shaped like the ConvLSTM
-    gate convolution of ``paper64`` (batch 8, 384 -> 512 channels, 5x5, 16x16), fp32 and bf16."""
+    gate convolution of ``paper64`` (batch 8, 384 -> 512 channels, 5x5, 16x16; contiguous and
+    channels-last ``_cl``), fp32 and bf16. The best of ``repeats`` calls."""
     out = {}
     size = 4096 if device.type == "cuda" else 2048
     cases = {
@@ -123,9 +124,12 @@ def peak_flops(device: torch.device, repeats: int = 5) -> dict:
     }
     for name, (make, op, flops) in cases.items():
         for dtype_name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            args = make(dtype)
-            times = timed(lambda op=op, args=args: op(*args), device, repeats, warmup=2)
-            out[f"{name}_{dtype_name}_flops"] = flops / min(times)
+            for layout in ("", "_cl") if name == "conv_gate" else ("",):
+                args = make(dtype)
+                if layout:
+                    args = tuple(a.contiguous(memory_format=torch.channels_last) for a in args)
+                times = timed(lambda op=op, args=args: op(*args), device, repeats, warmup=2)
+                out[f"{name}{layout}_{dtype_name}_flops"] = flops / min(times)
     return out
 
 
@@ -191,29 +195,30 @@ def run_case(args: argparse.Namespace, device: torch.device) -> dict:
         device,
     )
     eager = GQN(config).to(device)
+    eager.draw.fuse_canvas = eager.draw.fuse_canvas and not args.no_fuse_canvas
     batch = random_batch(config, batch_size, context, device)
     batch.query_image = to_memory_format(batch.query_image, accel)
-
-    with FlopCounterMode(display=False) as counter, autocast(accel, device):
-        eager.elbo(batch, sigma=0.7).loss.backward()
-    flops = counter.get_total_flops()
-    eager.zero_grad(set_to_none=True)
-
-    model = prepare_model(eager, accel, device)
     optimizer = torch.optim.Adam(eager.parameters(), lr=5e-4)
 
-    def train_step() -> None:
+    def train_step(model: torch.nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast(accel, device):
             loss = model.elbo(batch, sigma=0.7).loss
         loss.backward()
         optimizer.step()
 
+    # The first (eager) step is the warm-up and counts FLOPs; a compiled model pays for its
+    # compilation in its own first step, reported as first_step_s.
+    with FlopCounterMode(display=False) as counter:
+        train_step(eager)
+    flops = counter.get_total_flops()
+    model = prepare_model(eager, accel, device)
     start = time.perf_counter()
-    train_step()  # the first step pays for compilation
+    if accel.compile:
+        train_step(model)
     sync(device)
     first_step = time.perf_counter() - start
-    step_times = timed(train_step, device, args.steps, args.warmup)
+    step_times = timed(lambda: train_step(model), device, args.steps, args.warmup)
     train_memory = peak_memory(device)
     step = spread(step_times)
 
@@ -229,6 +234,7 @@ def run_case(args: argparse.Namespace, device: torch.device) -> dict:
         "channels_last": accel.channels_last,
         "compile": accel.compile,
         "compile_mode": accel.compile_mode if accel.compile else None,
+        "fuse_canvas": eager.draw._fused(),
         "first_step_s": first_step,
         "train_step_s": step,
         "train_images_per_s": batch_size / step["median"],
@@ -295,7 +301,8 @@ def main() -> None:
     parser.add_argument("--compile-mode", default="default")
     parser.add_argument("--batch", type=int, default=0, help="0: the configuration's batch")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
+    parser.add_argument("--warmup", type=int, default=0, help="untimed steps after the first")
+    parser.add_argument("--no-fuse-canvas", action="store_true", help="full-res canvas per step")
     parser.add_argument("--views", type=int, default=64, help="query views of one scene")
     parser.add_argument("--sample-repeats", type=int, default=3)
     parser.add_argument("--no-sampling", action="store_true")

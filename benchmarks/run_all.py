@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -32,40 +33,42 @@ def machine_name() -> str:
     if torch.cuda.is_available():
         name = torch.cuda.get_device_name(0).lower()
         return "cuda-" + re.sub(r"[^a-z0-9]+", "-", name).strip("-")
-    import os
-
     return f"cpu-{os.cpu_count()}core"
 
 
 def cases(quick: bool, cuda: bool) -> list[tuple[str, list[str]]]:
-    """(name, worker arguments) of every case, in run order."""
+    """(name, worker arguments) of every case, in run order: the small demo first, then paper64
+    in order of importance (the compile cases last, they are the slowest to start). Sampling is
+    timed in the fast-fp32 case and the best-switches case of each configuration."""
     fp32, bf16 = ["--precision", "fp32"], ["--precision", "bf16"]
+    cl, off = ["--channels-last"], ["--no-sampling"]
+    compile_default = ["--compile"]
+    autotune = ["--compile", "--compile-mode", "max-autotune-no-cudagraphs"]
+    variants = {
+        "reference-fp32": ["--reference", *fp32, *off],
+        "fast-fp32": fp32,
+        "fast-bf16-cl": [*bf16, *cl],
+        "fast-bf16": [*bf16, *off],
+        "fast-fp32-cl": [*fp32, *cl, *off],
+        "fast-fp32-nofuse": [*fp32, "--no-fuse-canvas", *off],
+        "fast-bf16-cl-compile": [*bf16, *cl, *compile_default, *off],
+        "fast-bf16-cl-compile-autotune": [*bf16, *cl, *autotune, *off],
+    }
+    plan = {
+        ("demo", "shared"): list(variants),
+        ("paper64", "shared"): [*list(variants)[:6], "fast-bf16-cl-compile"],
+        ("paper64", "per_step"): ["reference-fp32", "fast-fp32"],
+    }
+    if quick:
+        plan = {key: ["reference-fp32", "fast-fp32", "fast-bf16-cl"] for key in plan}
     out = []
-    for config in ("paper64", "demo"):
-        for core in ("shared", "per_step"):
-            if config == "demo" and core == "per_step":
-                continue
-            base = ["--config", config, "--core-weights", core]
-            out += [
-                (f"{config}/{core}/reference-fp32", [*base, "--reference", *fp32]),
-                (f"{config}/{core}/fast-fp32", [*base, *fp32]),
-                (f"{config}/{core}/fast-bf16", [*base, *bf16]),
-            ]
-            if core == "per_step" or quick:
-                continue
-            out += [
-                (f"{config}/{core}/fast-fp32-cl", [*base, *fp32, "--channels-last"]),
-                (f"{config}/{core}/fast-bf16-cl", [*base, *bf16, "--channels-last"]),
-                (f"{config}/{core}/fast-bf16-compile", [*base, *bf16, "--compile"]),
-                (
-                    f"{config}/{core}/fast-bf16-compile-autotune",
-                    [*base, *bf16, "--compile", "--compile-mode", "max-autotune-no-cudagraphs"],
-                ),
-            ]
+    for (config, core), names in plan.items():
+        for name in names:
+            args = ["--config", config, "--core-weights", core, *variants[name]]
+            out.append((f"{config}/{core}/{name}", args))
     if cuda:
-        out.append(
-            ("paper64/shared/fast-bf16-batch36", ["--config", "paper64", *bf16, "--batch", "36"])
-        )
+        gpu = ["--config", "paper64", *bf16, *cl, "--batch", "36"]
+        out.append(("paper64/shared/fast-bf16-cl-batch36", gpu))
     return out
 
 
@@ -136,16 +139,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer cases, 2 timed steps")
     parser.add_argument("--only", default="", help="run cases whose name contains this")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per case")
+    parser.add_argument("--skip", default="", help="skip cases whose name contains this")
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
     args = parser.parse_args()
     cuda = torch.cuda.is_available()
-    steps = ["--steps", "2", "--warmup", "0", "--sample-repeats", "1"] if args.quick else []
+    steps = ["--steps", "2", "--sample-repeats", "1"] if args.quick else []
 
     peak_run = run_case(["--peak"], args.timeout)
     peak = peak_run.get("peak", {})
     results: dict[str, dict] = {}
     for name, case_args in cases(args.quick, cuda):
-        if args.only and args.only not in name:
+        if (args.only and args.only not in name) or (args.skip and args.skip in name):
             continue
         print(f"running {name}", file=sys.stderr, flush=True)
         results[name] = run_case([*case_args, *steps], args.timeout)
