@@ -306,9 +306,8 @@ class Trainer:
                         self.health.record_step(self.step + 1, True)
                     else:
                         window.skipped += 1
-                        self.health.record_step(
-                            self.step, False, float(metrics["loss"]), float(metrics["grad_norm"])
-                        )
+                        loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])
+                        self.health.record_step(self.step + 1, False, loss, grad_norm)
                     self.step += 1
                     self.sigma.step_forward()
                     self.lr.step_forward()

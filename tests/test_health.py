@@ -1,0 +1,40 @@
+"""Health monitor: bad-step counting, KL collapse/blow-up warnings, blank prior samples."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gqn.train.config import HealthConfig
+from gqn.train.health import HealthMonitor, TooManyBadSteps
+
+
+def test_bad_steps_in_a_row_stop_the_run_and_a_good_step_resets():
+    h = HealthMonitor(HealthConfig(max_bad_steps=3))
+    h.record_step(1, False)
+    h.record_step(2, False)
+    h.record_step(3, True)
+    h.record_step(4, False)
+    h.record_step(5, False)
+    with pytest.raises(TooManyBadSteps, match="3 consecutive steps"):
+        h.record_step(6, False, float("nan"), float("inf"))
+    assert h.bad_total == 5
+
+
+def test_kl_collapse_and_growth_warn_after_a_window():
+    h = HealthMonitor(HealthConfig(window=3, warmup_steps=10, kl_collapse_nats=0.01))
+    assert h.observe_kl(5, 0.0) is None  # warm-up
+    assert [h.observe_kl(s, 0.001) for s in (10, 11)] == [None, None]
+    assert "collapsed" in h.observe_kl(12, 0.001)
+    h = HealthMonitor(HealthConfig(window=2, warmup_steps=0, kl_growth_factor=10))
+    assert h.observe_kl(1, 5.0) is None
+    assert h.observe_kl(2, 60.0) is None
+    assert "growing without bound" in h.observe_kl(3, 600.0)
+    assert h.observe_kl(4, 6.0) is None
+
+
+def test_blank_prior_samples_warn():
+    h = HealthMonitor(HealthConfig(warmup_steps=0, blank_std=0.02))
+    assert "near-constant" in h.check_samples(1, torch.full((4, 3, 8, 8), 0.01))
+    g = torch.Generator().manual_seed(0)
+    assert h.check_samples(1, torch.rand(4, 3, 8, 8, generator=g)) is None
