@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("configs/demo.yaml")
 STAGES = ("data", "train", "eval", "sample", "report")
 # --tiny: a seconds-long run of every stage (tests, smoke checks); not a meaningful model.
-TINY = dict(scenes=16, views=5, eval_scenes=4, samples=2, frames=4, compare=2)
+TINY = dict(scenes=12, views=3, eval_scenes=2, samples=2, frames=3, compare=2)
 TINY_OVERRIDES = [
     "model.r_channels=16",
     "model.hidden_channels=8",

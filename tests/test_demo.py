@@ -1,0 +1,27 @@
+"""A tiny end-to-end `gqn demo`: every stage, the report's sections, and reuse on rerun."""
+
+import json
+
+from gqn.cli import main
+from gqn.viz.report import SECTIONS
+
+
+def test_tiny_demo_end_to_end_and_resume(tmp_path, capsys):
+    config = tmp_path / "demo.yaml"
+    config.write_text("model:\n  image_size: 32\ndevice: cpu\n")
+    out = tmp_path / "demo"
+    args = ["demo", "--tiny", "--out", str(out), "--config", str(config)]
+    assert main(args) == 0
+    report = (out / "report.md").read_text()
+    for section in SECTIONS:
+        assert section in report
+    for name in ("context.png", "comparison.png", "samples.png", "orbit.gif", "loss_curves.png"):
+        assert (out / "figures" / name).stat().st_size > 0
+    assert (out / "eval" / "eval.json").exists() and (out / "run" / "metrics.jsonl").exists()
+    stages = json.loads((out / "stages.json").read_text())["seconds"]
+    assert set(stages) == {"data", "train", "eval", "sample", "report"}
+
+    assert main(args) == 0  # rerun: every finished stage is reused
+    report = (out / "report.md").read_text()
+    for stage in ("data", "train", "eval", "sample"):
+        assert f"| {stage} (reused) |" in report
