@@ -2,6 +2,7 @@
 
     python benchmarks/bench_render.py                 # full grid -> results/cpu-2core-render.json
     python benchmarks/bench_render.py --one rooms 64 1  # one configuration, JSON on stdout
+    python benchmarks/bench_render.py --sizes 64 --merge  # re-time some, keep the other records
 
 Each configuration: set the thread count, render a warm-up batch (this includes the
 torch.compile compilation when compiling), then time ``--repeats`` batches of fresh scenes and
@@ -54,6 +55,8 @@ def run_one(family: str, size: int, compile_: bool, threads: int, repeats: int) 
         "images_per_s_median": round(statistics.median(rates), 1),
         "images_per_s_best": round(max(rates), 1),
         "images_per_s_all": [round(x, 1) for x in rates],
+        "timed_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
     }
 
 
@@ -65,6 +68,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--families", nargs="+", default=["shepard-metzler", "rooms"])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--compile", choices=["0", "1"], nargs="+", default=["0", "1"])
+    parser.add_argument("--merge", action="store_true",
+                        help="keep records of --out for configurations not re-timed")
     args = parser.parse_args()
     if args.one:
         family, size, comp = args.one
@@ -74,7 +80,7 @@ def main() -> None:
     results = []
     for family in args.families:
         for size in args.sizes:
-            for comp in ("0", "1"):
+            for comp in args.compile:
                 cmd = [sys.executable, __file__, "--one", family, str(size), comp,
                        "--threads", str(args.threads), "--repeats", str(args.repeats)]
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
@@ -83,6 +89,14 @@ def main() -> None:
                 results.append(record)
     import torch
 
+    if args.merge and args.out.exists():
+        def key(r: dict) -> tuple:
+            return r["family"], r["image_size"], r["compile"]
+
+        fresh = {key(r) for r in results}
+        old = json.loads(args.out.read_text())["results"]
+        results = [r for r in old if key(r) not in fresh] + results
+        results.sort(key=lambda r: (r["family"] != "shepard-metzler", *key(r)[1:]))
     report = {
         "benchmark": "bench_render",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
