@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", type=int, default=6, help="scenes in the comparison grid")
     p.add_argument("--tiny", action="store_true", help="seconds-long smoke run of every stage")
     p.set_defaults(handler=run)
+
+
+class StageFailed(RuntimeError):
+    """A stage ended without its output (e.g. training interrupted); rerun to continue."""
 
 
 class StageClock:
@@ -118,7 +123,7 @@ def _train_stage(args: argparse.Namespace, data: Path, clock: StageClock):
     start = time.perf_counter()
     result = train(config, resume=latest is not None)
     if result.status != "finished" or result.checkpoint is None:
-        raise RuntimeError(f"training did not finish: {result.message}")
+        raise StageFailed(f"training did not finish: {result.message}")
     clock.done("train", time.perf_counter() - start)  # after a resume: the last session only
     return config, result.checkpoint
 
@@ -199,7 +204,11 @@ def run(args: argparse.Namespace) -> int:
     clock = StageClock(args.out / "stages.json")
     image_size = load_run_config(args.config, args.overrides).model.image_size
     data = _data_stage(args, image_size, clock)
-    config, checkpoint = _train_stage(args, data, clock)
+    try:
+        config, checkpoint = _train_stage(args, data, clock)
+    except StageFailed as e:
+        print(f"gqn demo: {e}; rerun `gqn demo` to continue", file=sys.stderr)
+        return 3
     result = _eval_stage(args, data, checkpoint, clock)
     figures = _sample_stage(args, data, checkpoint, clock)
     start = time.perf_counter()
