@@ -19,6 +19,16 @@ import torch.nn.functional as F
 from torch import nn
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
+# What ConvLSTMCell.prepare returns: (constant gate contribution, per-step gate weight) on the
+# fast path, (constant inputs, None) on the reference path.
+Prepared = tuple[torch.Tensor, torch.Tensor | None]
+
+
+def _memory_format(weight: torch.Tensor) -> torch.memory_format:
+    """Keep a channels-last weight channels-last when slicing it."""
+    if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 class ConvLSTMCell(nn.Module):
@@ -50,25 +60,31 @@ class ConvLSTMCell(nn.Module):
             padding=kernel_size // 2,
         )
 
-    def prepare(self, constant: torch.Tensor) -> torch.Tensor:
-        """Per-query work, once for all L steps: the constant inputs' gate contribution
-        (b, 4 * hidden, H, W) on the fast path, the constant inputs themselves on the reference."""
+    def prepare(self, constant: torch.Tensor) -> Prepared:
+        """Per-query work, once for all L steps. Fast path: the constant inputs' gate contribution
+        (b, 4 * hidden, H, W) and the per-step part of the gate weight, sliced and made
+        contiguous once (not at every step, and one slice in the backward pass). Reference path:
+        the constant inputs themselves."""
         if not self.precompute_constant:
-            return constant
-        weight = self.gates.weight[:, : self.const_channels]
-        return F.conv2d(constant, weight, self.gates.bias, padding=self.gates.padding)
+            return constant, None
+        weight = self.gates.weight
+        const = weight[:, : self.const_channels]
+        step = weight[:, self.const_channels :].contiguous(memory_format=_memory_format(weight))
+        gates = F.conv2d(constant, const, self.gates.bias, padding=self.gates.padding)
+        return gates, step
 
     def forward(
-        self, prepared: torch.Tensor, step_inputs: Sequence[torch.Tensor], state: LSTMState
+        self, prepared: Prepared, step_inputs: Sequence[torch.Tensor], state: LSTMState
     ) -> LSTMState:
-        """One step; ``step_inputs`` are concatenated along channels (step_channels in all)."""
+        """One step with ``prepared`` from :meth:`prepare`; ``step_inputs`` are concatenated
+        along channels (step_channels in all)."""
         c, h = state
-        if self.precompute_constant:
-            weight = self.gates.weight[:, self.const_channels :]
+        constant, step_weight = prepared
+        if step_weight is not None:
             varying = torch.cat([*step_inputs, h], dim=1)
-            gates = prepared + F.conv2d(varying, weight, None, padding=self.gates.padding)
+            gates = constant + F.conv2d(varying, step_weight, None, padding=self.gates.padding)
         else:
-            gates = self.gates(torch.cat([prepared, *step_inputs, h], dim=1))
+            gates = self.gates(torch.cat([constant, *step_inputs, h], dim=1))
         i, f, o, g = gates.chunk(4, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)

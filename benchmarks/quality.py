@@ -1,0 +1,79 @@
+"""Does a speed switch change training? The same short run (model, seed, batches) under several
+accel settings; prints JSON with the loss curves and the final NLL/KL of each.
+
+    python benchmarks/quality.py --data runs/demo/data --steps 200
+
+Uses the demo model configuration (``configs/demo.yaml`` if present, see ``bench_model.py``) and
+a store of scenes at its image size; batches come from ``gqn.data.make_loader`` with a fixed seed,
+so every variant sees the same batches and the same initial weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import time
+
+import torch
+from bench_model import demo_setup
+
+from gqn.accel import AccelConfig, autocast, prepare_model, to_memory_format
+from gqn.data.dataset import make_loader
+from gqn.models import GQN
+
+VARIANTS = {
+    "fp32": AccelConfig(precision="fp32"),
+    "bf16-cl": AccelConfig(precision="bf16", channels_last=True),
+}
+
+
+def train(args: argparse.Namespace, accel: AccelConfig) -> dict:
+    config, batch_size, context, _ = demo_setup()
+    torch.manual_seed(args.seed)
+    model = prepare_model(GQN(config), accel, torch.device("cpu"))
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    loader = make_loader(
+        args.data,
+        batch_size,
+        max_context=context,
+        seed=args.seed,
+        num_steps=args.steps,
+        num_workers=0,
+    )
+    curve = []
+    start = time.perf_counter()
+    for batch in loader:
+        batch.query_image = to_memory_format(batch.query_image, accel)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(accel, torch.device("cpu")):
+            terms = model.elbo(batch, sigma=args.sigma)
+        terms.loss.backward()
+        optimizer.step()
+        curve.append((terms.nll.mean().item(), terms.kl.mean().item()))
+    tail = curve[-args.average :]
+    return {
+        "accel": dataclasses.asdict(accel),
+        "seconds": time.perf_counter() - start,
+        "final_nll_nats": statistics.mean(n for n, _ in tail),
+        "final_kl_nats": statistics.mean(k for _, k in tail),
+        "curve_every_10": [[round(n, 2), round(k, 3)] for n, k in curve[::10]],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="runs/demo/data")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--average", type=int, default=20, help="final = mean of the last N")
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--sigma", type=float, default=0.7)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    results = {name: train(args, accel) for name, accel in VARIANTS.items()}
+    print(json.dumps({"steps": args.steps, "data": args.data, "variants": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
