@@ -54,15 +54,19 @@ def cases(quick: bool, cuda: bool) -> list[tuple[str, list[str]]]:
         "fast-bf16-cl-compile": [*bf16, *cl, *compile_default, *off],
         "fast-bf16-cl-compile-autotune": [*bf16, *cl, *autotune, *off],
     }
-    plan = {
-        ("demo", "shared"): list(variants),
-        ("paper64", "shared"): [*list(variants)[:6], "fast-bf16-cl-compile"],
-        ("paper64", "per_step"): ["reference-fp32", "fast-fp32"],
-    }
+    # paper64's main comparison first, then the demo, then the remaining variants.
+    plan = [
+        ("paper64", "shared", ["reference-fp32", "fast-fp32", "fast-bf16-cl"]),
+        ("demo", "shared", list(variants)),
+        ("paper64", "shared", ["fast-bf16", "fast-fp32-cl", "fast-fp32-nofuse"]),
+        ("paper64", "per_step", ["reference-fp32", "fast-fp32"]),
+        ("paper64", "shared", ["fast-bf16-cl-compile"]),
+    ]
     if quick:
-        plan = {key: ["reference-fp32", "fast-fp32", "fast-bf16-cl"] for key in plan}
+        main = ["reference-fp32", "fast-fp32", "fast-bf16-cl"]
+        plan = [("paper64", "shared", main), ("demo", "shared", main)]
     out = []
-    for (config, core), names in plan.items():
+    for config, core, names in plan:
         for name in names:
             args = ["--config", config, "--core-weights", core, *variants[name]]
             out.append((f"{config}/{core}/{name}", args))
@@ -141,31 +145,36 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per case")
     parser.add_argument("--skip", default="", help="skip cases whose name contains this")
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep the other cases already in the JSON file"
+    )
     args = parser.parse_args()
     cuda = torch.cuda.is_available()
     steps = ["--steps", "2", "--sample-repeats", "1"] if args.quick else []
 
+    out = args.out or HERE / "results" / f"{machine_name()}{'-quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     peak_run = run_case(["--peak"], args.timeout)
     peak = peak_run.get("peak", {})
     results: dict[str, dict] = {}
+    if args.merge and out.exists():
+        results = json.loads(out.read_text())["cases"]
+    report: dict = {}
     for name, case_args in cases(args.quick, cuda):
         if (args.only and args.only not in name) or (args.skip and args.skip in name):
             continue
         print(f"running {name}", file=sys.stderr, flush=True)
         results[name] = run_case([*case_args, *steps], args.timeout)
-
-    report = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": peak_run.get("machine"),
-        "quick": args.quick,
-        "peak": peak,
-        "table": summarise(results, peak),
-        "cases": results,
-    }
-    out = args.out or HERE / "results" / f"{machine_name()}{'-quick' if args.quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report["table"], indent=2))
+        report = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": peak_run.get("machine"),
+            "quick": args.quick,
+            "peak": peak,
+            "table": summarise(results, peak),
+            "cases": results,
+        }
+        out.write_text(json.dumps(report, indent=2) + "\n")  # after every case: partial runs count
+    print(json.dumps(report.get("table", []), indent=2))
     print(f"wrote {out}", file=sys.stderr)
 
 
