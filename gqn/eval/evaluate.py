@@ -43,7 +43,7 @@ METHODS = ("reconstruction", "prior_mean", "best_of_n", "nearest_view", "mean_im
 MODEL_METHODS = METHODS[:3]
 BASELINES = METHODS[3:]
 ELBO_KEYS = ("nll_nats", "kl_nats", "nll_bits_per_dim", "kl_bits_per_dim")
-MEAN_IMAGE_SCENES = 2000  # training scenes (evenly spaced) averaged for the mean-image baseline
+MEAN_IMAGE_SCENES = 500  # training scenes (evenly spaced) averaged for the mean-image baseline
 
 
 def view_orders(num_scenes: int, views: int, seed: int) -> np.ndarray:
