@@ -203,7 +203,7 @@ def run_case(args: argparse.Namespace, device: torch.device) -> dict:
     def train_step(model: torch.nn.Module) -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast(accel, device):
-            loss = model.elbo(batch, sigma=0.7).loss
+            loss = model(batch, sigma=0.7).loss
         loss.backward()
         optimizer.step()
 

@@ -44,7 +44,7 @@ def main() -> None:
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         with autocast(accel, device):
-            loss = model.elbo(batch, sigma=0.7).loss
+            loss = model(batch, sigma=0.7).loss
         loss.backward()
         optimizer.step()
 

@@ -48,7 +48,7 @@ def train(args: argparse.Namespace, accel: AccelConfig) -> dict:
         batch.query_image = to_memory_format(batch.query_image, accel)
         optimizer.zero_grad(set_to_none=True)
         with autocast(accel, torch.device("cpu")):
-            terms = model.elbo(batch, sigma=args.sigma)
+            terms = model(batch, sigma=args.sigma)
         terms.loss.backward()
         optimizer.step()
         curve.append((terms.nll.mean().item(), terms.kl.mean().item()))

@@ -8,7 +8,7 @@ Measured speed-ups and the chosen defaults are in ``docs/performance.md``.
     accel = resolve(AccelConfig(), device)
     model = prepare_model(model, accel, device)
     with autocast(accel, device):
-        loss = model.elbo(batch, sigma).loss
+        loss = model(batch, sigma).loss      # forward (= elbo): what torch.compile compiles
     loss.backward()
 """
 
@@ -57,9 +57,10 @@ def resolve(accel: AccelConfig, device: torch.device | str) -> AccelConfig:
 
 def prepare_model(model: nn.Module, accel: AccelConfig, device: torch.device | str) -> nn.Module:
     """Move ``model`` to ``device`` (in place), convert it to channels-last if asked, and return
-    it, wrapped by ``torch.compile`` if asked. The returned module shares the parameters of
-    ``model``: build the optimiser from either, and save ``model.state_dict()`` (the compiled
-    wrapper prefixes its keys with ``_orig_mod.``)."""
+    it, wrapped by ``torch.compile`` if asked. ``torch.compile`` compiles ``forward`` only: call
+    ``model(batch, sigma)`` (= ``elbo``), not ``model.elbo``, to run compiled code. The returned
+    module shares the parameters of ``model``: build the optimiser from either, and save
+    ``model.state_dict()`` (the compiled wrapper prefixes its keys with ``_orig_mod.``)."""
     model = model.to(device)
     if accel.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -14,7 +14,7 @@ CPU = torch.device("cpu")
 def elbo_terms(model, batch, accel, seed=0):
     torch.manual_seed(seed)
     with autocast(accel, CPU):
-        terms = model.elbo(batch, sigma=0.7)
+        terms = model(batch, sigma=0.7)  # forward, so that a compiled model runs compiled
     return terms
 
 
@@ -93,8 +93,11 @@ def test_compile_equals_eager():
     eager = elbo_terms(model, batch, AccelConfig(precision="fp32"))
     compiled = prepare_model(model, AccelConfig(precision="fp32", compile=True), CPU)
     try:
-        terms = elbo_terms(compiled, batch, AccelConfig(precision="fp32"))
+        # fallback_random: the posterior noise from torch's generator, not inductor's own.
+        with torch._inductor.config.patch(fallback_random=True):
+            terms = elbo_terms(compiled, batch, AccelConfig(precision="fp32"))
     except Exception as error:  # no C++ compiler or inductor unsupported here
         pytest.skip(f"torch.compile unavailable on this machine: {type(error).__name__}: {error}")
-    torch.testing.assert_close(terms.nll, eager.nll, rtol=1e-5, atol=1e-3)
+    # Inductor fuses and reorders the fp32 reductions: equal to fp32 rounding of a 3072-term sum.
+    torch.testing.assert_close(terms.nll, eager.nll, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(terms.kl_per_step, eager.kl_per_step, rtol=1e-4, atol=1e-4)
