@@ -141,10 +141,10 @@ def demo_setup() -> tuple[GQNConfig, int, int, str]:
         model = data.get("model", data)
         config = GQNConfig(**{k: v for k, v in model.items() if k in fields})
         sections = [data, *(data.get(k) or {} for k in ("train", "data", "training"))]
-        batch = next((s[k] for s in sections for k in ("batch_size", "batch") if k in s), 16)
-        context = next(
-            (s[k] for s in sections for k in ("context_views", "max_context", "context") if k in s),
-            5,
+        keys = ("batch_size", "batch"), ("context_views", "max_context", "context")
+        batch, context = (
+            next((s[k] for s in sections for k in names if isinstance(s.get(k), int)), default)
+            for names, default in zip(keys, (16, 5), strict=True)
         )
         return config, int(batch), int(context), str(DEMO_YAML.relative_to(ROOT))
     model = DEMO_FALLBACK["model"]

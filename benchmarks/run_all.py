@@ -3,7 +3,7 @@ stdout and to ``benchmarks/results/<machine>.json``.
 
     python benchmarks/run_all.py                  # all cases (CPU: ~30 min on 2 cores)
     python benchmarks/run_all.py --quick          # fewer cases and steps, -quick.json
-    python benchmarks/run_all.py --only paper64   # cases whose name contains a string
+    python benchmarks/run_all.py --only paper64   # cases whose name matches a regex
 
 Cases: the machine's peak FLOP/s (matmul and ConvLSTM-shaped conv2d, fp32 and bf16), then for
 ``paper64`` (both core options) and ``demo``: the reference path (constant inputs concatenated at
@@ -141,9 +141,9 @@ def summarise(results: dict[str, dict], peak: dict) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer cases, 2 timed steps")
-    parser.add_argument("--only", default="", help="run cases whose name contains this")
+    parser.add_argument("--only", default="", help="run cases whose name matches this regex")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per case")
-    parser.add_argument("--skip", default="", help="skip cases whose name contains this")
+    parser.add_argument("--skip", default="", help="skip cases whose name matches this regex")
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
     parser.add_argument(
         "--merge", action="store_true", help="keep the other cases already in the JSON file"
@@ -161,7 +161,9 @@ def main() -> None:
         results = json.loads(out.read_text())["cases"]
     report: dict = {}
     for name, case_args in cases(args.quick, cuda):
-        if (args.only and args.only not in name) or (args.skip and args.skip in name):
+        if (args.only and not re.search(args.only, name)) or (
+            args.skip and re.search(args.skip, name)
+        ):
             continue
         print(f"running {name}", file=sys.stderr, flush=True)
         results[name] = run_case([*case_args, *steps], args.timeout)
