@@ -39,7 +39,7 @@ class SceneModel(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def reconstruct(self, batch: QueryBatch) -> torch.Tensor:
-        """(b, c, s, s) mean image with latents from the posterior (sees the query image)."""
+        """(b, c, s, s) mean image in [0, 1], latents from the posterior (sees the query image)."""
 
     @abc.abstractmethod
     def generate(
@@ -48,7 +48,8 @@ class SceneModel(nn.Module, abc.ABC):
         query_viewpoints: torch.Tensor,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """(b, n, c, s, s) mean images from the prior for (b, n, 7) query viewpoints, given r."""
+        """(b, n, c, s, s) mean images in [0, 1], latents from the prior, for (b, n, 7) query
+        viewpoints given r."""
 
     def sample(
         self,

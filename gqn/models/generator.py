@@ -10,7 +10,10 @@ One step l (weights theta_l; shared across steps or not, see ``GQNConfig.core_we
 
 The prior comes from h^g_l *before* the core's update at step l. The hidden state lives at 1/4 of
 the image resolution; UpConv is a 4x4 stride-4 transposed convolution to the full-resolution
-canvas; eta^g is a 1x1 convolution followed by a sigmoid so the mean is a valid image in [0, 1].
+canvas; eta^g is a 1x1 convolution, as in the paper. The mean is not squashed: a sigmoid output
+would need logits below -5.7 to draw the exact black backgrounds of Shepard-Metzler scenes (which
+SSIM punishes any grey on) and spends thousands of Adam steps getting there; images shown or
+scored are the mean clamped to [0, 1] (:meth:`gqn.models.gqn.GQN.generate`).
 """
 
 from __future__ import annotations
@@ -47,11 +50,11 @@ class GeneratorStep(nn.Module):
 
 
 class ObservationHead(nn.Module):
-    """eta^g (eq 4.10): canvas u_L (b, canvas, s, s) -> image mean (b, c, s, s) in [0, 1]."""
+    """eta^g (eq 4.10): canvas u_L (b, canvas, s, s) -> mean of the image distribution (b, c, s, s)."""
 
     def __init__(self, canvas_channels: int, image_channels: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(canvas_channels, image_channels, 1)
 
     def forward(self, canvas: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.conv(canvas))
+        return self.conv(canvas)

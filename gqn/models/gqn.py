@@ -137,7 +137,7 @@ class GQN(SceneModel):
         return ELBOTerms(nll=nll, kl_per_step=out.kl_per_step, num_dims=mean[0].numel())
 
     def reconstruct(self, batch: QueryBatch) -> torch.Tensor:
-        return self.draw.observation(self._posterior(batch).canvas)
+        return self.draw.observation(self._posterior(batch).canvas).clamp(0, 1)
 
     def generate(
         self,
@@ -153,7 +153,7 @@ class GQN(SceneModel):
         b, n = query_viewpoints.shape[:2]
         r = r[:, None].expand(b, n, *r.shape[1:]).flatten(0, 1)
         cond = self.condition(r, query_viewpoints.flatten(0, 1))
-        images = self.draw.observation(self.draw.prior_pass(cond, generator).canvas)
+        images = self.draw.observation(self.draw.prior_pass(cond, generator).canvas).clamp(0, 1)
         return images.unflatten(0, (b, n))
 
     def _check_images(self, images: torch.Tensor, name: str, dims: int) -> None:
