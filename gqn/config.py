@@ -130,17 +130,22 @@ def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
         if "=" not in item:
             raise ConfigError(f"override '{item}' must look like key=value, e.g. model.num_steps=8")
         dotted, raw = item.split("=", 1)
-        node = data
+        node, tp = data, type(cfg)
         parts = dotted.split(".")
         for depth, part in enumerate(parts):
-            if not isinstance(node, dict) or part not in node:
-                options = node.keys() if isinstance(node, dict) else []
-                where = ".".join(parts[: depth + 1])
-                raise ConfigError(f"unknown config key '{where}'{_suggest(part, options)}")
+            where = ".".join(parts[: depth + 1])
+            if dataclasses.is_dataclass(tp):
+                hints = typing.get_type_hints(tp)
+                if part not in hints:
+                    raise ConfigError(f"unknown config key '{where}'{_suggest(part, hints)}")
+                tp = hints[part]
+            elif not isinstance(node, dict):
+                raise ConfigError(f"config key '{where}': its parent is not a mapping")
+            # below a free-form mapping field (dict / Any) new keys are allowed
             if depth == len(parts) - 1:
                 node[part] = yaml.safe_load(raw) if raw != "" else ""
             else:
-                node = node[part]
+                node = node.setdefault(part, {})
     return from_dict(type(cfg), data)
 
 

@@ -69,11 +69,14 @@ class ELBOTerms:
     - ``nll``: (b,) Gaussian NLL of the query image.
     - ``kl_per_step``: (b, L) KL[q_l || pi_l] of each DRAW step.
     - ``num_dims``: dimensions of one image (c * h * w), for bits/dim.
+    - ``mean``: (b, c, h, w) the mean of the image distribution the NLL was scored under (the
+      posterior reconstruction, unclamped), so evaluation needs no second posterior pass.
     """
 
     nll: torch.Tensor
     kl_per_step: torch.Tensor
     num_dims: int
+    mean: torch.Tensor | None = None
 
     @property
     def kl(self) -> torch.Tensor:

@@ -1,4 +1,5 @@
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,7 @@ class Outer:
     model: GQNConfig = field(default_factory=GQNConfig)
     path: str | None = None
     flag: bool = False
+    extra: Any = field(default_factory=dict)
 
 
 def test_yaml_round_trip(tmp_path):
@@ -54,6 +56,15 @@ def test_overrides_parse_yaml_scalars():
     assert cfg.inner.rate == 1e-3 and cfg.flag is True and cfg.model.num_steps == 4
     assert cfg.path is None and cfg.inner.names == ("p", "q")
     assert to_dict(cfg)["inner"]["names"] == ["p", "q"]
+
+
+def test_overrides_may_add_keys_below_free_form_mappings():
+    cfg = apply_overrides(Outer(), ["extra.parts=3", "extra.camera.radius=2.5"])
+    assert cfg.extra == {"parts": 3, "camera": {"radius": 2.5}}
+    with pytest.raises(ConfigError, match=r"unknown config key 'inner\.parts'"):
+        apply_overrides(Outer(), ["inner.parts=3"])
+    with pytest.raises(ConfigError, match="parent is not a mapping"):
+        apply_overrides(Outer(), ["inner.steps.deeper=3"])
 
 
 def test_invalid_values_reach_dataclass_validation():

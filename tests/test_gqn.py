@@ -104,15 +104,37 @@ def test_first_prior_comes_from_the_zero_state(tiny_model):
     assert not torch.allclose(out_a.priors[1][0], out_b.priors[1][0])
 
 
-def test_inference_core_sees_the_canvas_and_generator_state(tiny_model):
+def _second_posterior(model, batch):
+    r = model.represent(batch.context_images, batch.context_viewpoints)
+    out = model.draw.posterior_pass(model.condition(r, batch.query_viewpoint), batch.query_image)
+    return out.posteriors[1][0]
+
+
+@pytest.mark.parametrize("part", ["canvas", "generator_state"])
+def test_inference_core_sees_the_canvas_and_generator_state(tiny_model, part):
+    # eq 4.12: the inference core's per-step inputs are [down(u_l), h^g_l]. Zeroing the gate
+    # weights of one of them must change q_2 (q_1 sees u_1 = 0 and h^g_1 = 0 only).
     batch = random_batch()
+    before = _second_posterior(tiny_model, batch)
+    core = tiny_model.draw.inference_steps[0].core
+    canvas = tiny_model.draw.canvas_channels
+    start = core.const_channels + (0 if part == "canvas" else canvas)
+    width = canvas if part == "canvas" else tiny_model.draw.hidden_channels
+    with torch.no_grad():
+        core.gates.weight[:, start : start + width] = 0
+    assert not torch.allclose(_second_posterior(tiny_model, batch), before)
+
+
+def test_posterior_comes_after_the_inference_update(tiny_model):
+    # eq 4.13: q_1 = N(eta^q(h^e_2)) with h^e_2 = ConvLSTM^e(0, 0, [.., x^q, ..]): it sees x^q.
+    batch = random_batch()
+    batch.query_image.requires_grad_(True)
     r = tiny_model.represent(batch.context_images, batch.context_viewpoints)
     out = tiny_model.draw.posterior_pass(
         tiny_model.condition(r, batch.query_viewpoint), batch.query_image
     )
-    # q_2 depends on z_1 only through u_2 and h^g_2 (the inference core's inputs).
-    g = torch.autograd.grad(out.posteriors[1][0].sum(), out.latents[0])
-    assert torch.count_nonzero(g[0]) > 0
+    (g,) = torch.autograd.grad(out.posteriors[0][0].sum(), batch.query_image)
+    assert torch.count_nonzero(g) > 0
 
 
 @pytest.mark.parametrize("core_weights", ["shared", "per_step"])
@@ -195,6 +217,16 @@ def test_wrong_image_size_is_a_clear_error(tiny_model):
     batch = random_batch(size=64)
     with pytest.raises(ValueError, match="image_size=32"):
         tiny_model.elbo(batch, 0.7)
+
+
+def test_wrong_viewpoints_mask_and_r_are_clear_errors(tiny_model):
+    batch = random_batch()
+    with pytest.raises(ValueError, match="pose_to_viewpoint"):
+        tiny_model.represent(batch.context_images, torch.zeros(2, 3, 5))
+    with pytest.raises(ValueError, match="context_mask"):
+        tiny_model.represent(batch.context_images, batch.context_viewpoints, torch.ones(2, 3))
+    with pytest.raises(ValueError, match="r must be"):
+        tiny_model.generate(torch.zeros(2, 7, 8, 8), batch.query_viewpoint[:, None])
 
 
 def test_bad_config_values():

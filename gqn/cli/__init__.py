@@ -16,17 +16,13 @@ COMMAND_MODULES = ("gqn.cli.data", "gqn.cli.train", "gqn.cli.evaluate", "gqn.cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gqn", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="gqn", description="Train, sample and evaluate Generative Query Networks."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -42,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, PermissionError) as e:
-        # User-facing errors (bad config, bad file, bad shape) carry a message that names the
-        # thing and what to do; a traceback would hide it.
+    except (ValueError, OSError) as e:
+        # User-facing errors (bad config, bad file, bad shape, a full disk) carry a message that
+        # names the thing and what to do; a traceback would hide it (-v shows it).
         if args.verbose:
             raise
         print(f"gqn {args.command}: error: {e}", file=sys.stderr)

@@ -50,7 +50,7 @@ class GeneratorStep(nn.Module):
 
 
 class ObservationHead(nn.Module):
-    """eta^g (eq 4.10): canvas u_L (b, canvas, s, s) -> mean of the image distribution (b, c, s, s)."""
+    """eta^g (eq 4.10): canvas u_L (b, canvas, s, s) -> image distribution mean (b, c, s, s)."""
 
     def __init__(self, canvas_channels: int, image_channels: int) -> None:
         super().__init__()

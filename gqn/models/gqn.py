@@ -101,9 +101,19 @@ class GQN(SceneModel):
     ) -> torch.Tensor:
         """r (b, r_channels, rs, rs): rs = s/4 for the tower, 1 for pool and pyramid (eq 4.4)."""
         self._check_images(context_images, "context_images", dims=5)
+        b, k = context_images.shape[:2]
+        if context_viewpoints.shape != (b, k, VIEWPOINT_DIM):
+            raise ValueError(
+                f"context_viewpoints must be (b={b}, k={k}, {VIEWPOINT_DIM}) viewpoint vectors "
+                f"(convert raw 5-d poses with gqn.viewpoint.pose_to_viewpoint), "
+                f"got {tuple(context_viewpoints.shape)}"
+            )
         if context_mask is None:
-            context_mask = torch.ones(
-                context_images.shape[:2], dtype=torch.bool, device=context_images.device
+            context_mask = torch.ones(b, k, dtype=torch.bool, device=context_images.device)
+        elif context_mask.shape != (b, k) or context_mask.dtype != torch.bool:
+            raise ValueError(
+                f"context_mask must be a bool ({b}, {k}) tensor, "
+                f"got {context_mask.dtype} {tuple(context_mask.shape)}"
             )
         return aggregate(self.representation, context_images, context_viewpoints, context_mask)
 
@@ -114,10 +124,14 @@ class GQN(SceneModel):
         """
         size = self.hidden_size
         b = query_viewpoint.shape[0]
-        if r.shape[0] != b or r.shape[-1] not in (1, size):
+        if query_viewpoint.shape != (b, VIEWPOINT_DIM):
             raise ValueError(
-                f"r must be (b={b}, {self.config.r_channels}, 1 or {size}, same), "
-                f"got {tuple(r.shape)}"
+                f"query_viewpoint must be (b, {VIEWPOINT_DIM}), got {tuple(query_viewpoint.shape)}"
+            )
+        channels = self.config.r_channels
+        if r.dim() != 4 or r.shape[:2] != (b, channels) or r.shape[-1] not in (1, size):
+            raise ValueError(
+                f"r must be (b={b}, {channels}, 1 or {size}, same), got {tuple(r.shape)}"
             )
         v = query_viewpoint[:, :, None, None].expand(b, VIEWPOINT_DIM, size, size)
         r = r.expand(b, r.shape[1], size, size)
@@ -134,7 +148,7 @@ class GQN(SceneModel):
         out = self._posterior(batch)
         mean = self.draw.observation(out.canvas)
         nll = gaussian_nll(batch.query_image, mean, sigma)
-        return ELBOTerms(nll=nll, kl_per_step=out.kl_per_step, num_dims=mean[0].numel())
+        return ELBOTerms(nll, out.kl_per_step, num_dims=mean[0].numel(), mean=mean)
 
     def reconstruct(self, batch: QueryBatch) -> torch.Tensor:
         return self.draw.observation(self._posterior(batch).canvas).clamp(0, 1)
