@@ -4,7 +4,10 @@ Generates (once, cached) a store of Shepard-Metzler scenes, then times ``make_lo
 batch 36, K uniform in 0..14, 64x64. Prints JSON and writes
 ``benchmarks/results/cpu-2core-loader.json``. Usage::
 
-    python benchmarks/bench_loader.py [--scenes 200] [--steps 40] [--cache /tmp/gqn-bench]
+    python benchmarks/bench_loader.py [--scenes 200] [--steps 40] [--cache DIR]
+
+Without ``--cache`` the stores go to a fresh temporary directory, removed afterwards; pass a
+directory to keep them between runs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,15 +54,8 @@ def store_stats(root: Path) -> dict:
             "ratio_to_raw": round(bpi / (h * w * 3), 4)}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--scenes", type=int, default=200)
-    p.add_argument("--rooms-scenes", type=int, default=20)
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--batch", type=int, default=36)
-    p.add_argument("--cache", default="/tmp/gqn-bench")
-    args = p.parse_args()
-    cache = Path(args.cache)
+def run(args: argparse.Namespace, cache: Path) -> None:
+    """Generate (or reuse) the stores under ``cache``, time the loader, print and save JSON."""
     sm = cache / f"shepard-metzler-{args.scenes}"
     generate_dataset(make_family("shepard-metzler", parts=5, image_size=64), sm, args.scenes,
                      progress=False)
@@ -75,6 +72,22 @@ def main() -> None:
     text = json.dumps(result, indent=1)
     print(text)
     RESULTS.write_text(text + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenes", type=int, default=200)
+    p.add_argument("--rooms-scenes", type=int, default=20)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--batch", type=int, default=36)
+    p.add_argument("--cache", type=Path, default=None,
+                   help="directory for the generated stores (default: a temporary one)")
+    args = p.parse_args()
+    if args.cache is None:
+        with tempfile.TemporaryDirectory(prefix="gqn-bench-") as tmp:
+            run(args, Path(tmp))
+    else:
+        run(args, args.cache)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 from bench_model import demo_setup
@@ -64,15 +65,25 @@ def train(args: argparse.Namespace, accel: AccelConfig) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="runs/demo/data")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=Path("runs/demo/data"),
+        help="scene store at the demo model's image size (default: runs/demo/data, from gqn demo)",
+    )
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--average", type=int, default=20, help="final = mean of the last N")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--sigma", type=float, default=0.7)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if not (args.data / "manifest.json").is_file():
+        parser.error(
+            f"{args.data} is not a scene store: run `gqn demo` (writes runs/demo/data) or "
+            "`gqn data generate`, or pass --data DIR"
+        )
     results = {name: train(args, accel) for name, accel in VARIANTS.items()}
-    print(json.dumps({"steps": args.steps, "data": args.data, "variants": results}, indent=2))
+    print(json.dumps({"steps": args.steps, "data": str(args.data), "variants": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,18 @@ def test_load_model_is_in_eval_mode_with_the_weights(tmp_path):
     assert all(torch.equal(v, s["model"][k]) for k, v in model.state_dict().items())
 
 
+def test_model_only_checkpoint_serves_eval_but_is_refused_for_resume(tmp_path):
+    s = state(3)  # no optimizer or schedule states, like the eval tests' checkpoints
+    ck.save_checkpoint(ck.checkpoint_path(tmp_path, 3), s)
+    with pytest.raises(ValueError, match=r"has no optimizer/schedules state .* cannot be resumed"):
+        ck.load_checkpoint(tmp_path, resume=True)
+    model, _ = ck.load_model(tmp_path)
+    optimizer = torch.optim.Adam(model.parameters()).state_dict()
+    full = {**s, "optimizer": optimizer, "schedules": {"sigma": {}, "lr": {}}}
+    ck.save_checkpoint(ck.checkpoint_path(tmp_path, 3), full)
+    assert ck.load_checkpoint(tmp_path, resume=True)["optimizer"] == optimizer
+
+
 def test_rng_state_round_trips():
     saved = ck.rng_state()
     a = torch.rand(3)

@@ -3,6 +3,7 @@
 import json
 
 from gqn.cli import main
+from gqn.cli.demo import DEFAULT_CONFIG
 from gqn.viz.report import SECTIONS
 
 
@@ -25,3 +26,15 @@ def test_tiny_demo_end_to_end_and_resume(tmp_path, capsys):
     report = (out / "report.md").read_text()
     for stage in ("data", "train", "eval", "sample"):
         assert f"| {stage} (reused) |" in report
+
+
+def test_default_config_is_found_from_any_directory_and_a_missing_one_is_named(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    assert DEFAULT_CONFIG.is_file()
+    missing = tmp_path / "nope.yaml"
+    assert main(["demo", "--tiny", "--out", str(tmp_path / "d"), "--config", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "--config" in err
+    assert not (tmp_path / "d").exists()

@@ -10,18 +10,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from gqn.cli import main
 from gqn.config import ConfigError
+from gqn.data.format import SceneStore
 from gqn.data.generate import generate_dataset
 from gqn.data.scenes import make_family
 from gqn.losses import ELBOTerms
 from gqn.models import GQN
 from gqn.train.checkpoint import find_latest, list_checkpoints, load_checkpoint
 from gqn.train.config import load_run_config
+from gqn.train.data import PREVIEW_SALT, TRAIN_SALT, online_seed, preview_batch, training_loader
 from gqn.train.trainer import train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,6 +94,30 @@ def wait_for(predicate, proc: subprocess.Popen, timeout: float = 60.0) -> None:
             proc.kill()
             raise AssertionError("timed out")
         time.sleep(0.05)
+
+
+def test_online_training_shares_no_scene_with_generated_stores_or_previews(tmp_path, monkeypatch):
+    data = load_run_config(write_config(tmp_path)).data  # family_seed 0
+    family = make_family(data.family, **data.family_params)
+    seeds = []
+    render = family.render_scenes
+
+    def recording(seed, indices, device=None):
+        seeds.append(seed)
+        return render(seed, indices, device=device)
+
+    monkeypatch.setattr(family, "render_scenes", recording)
+    list(training_loader(data, family, seed=0, start_step=0, num_steps=2, rank=0, world_size=1))
+    preview_batch(data, family)
+    train_seed, preview_seed = seeds[0], seeds[-1]
+    assert seeds == [train_seed, train_seed, preview_seed] and train_seed != preview_seed
+    for family_seed in range(100):  # never the seed of a `gqn data generate --seed S` store
+        for salt in (TRAIN_SALT, PREVIEW_SALT):
+            assert online_seed(family_seed, salt) > 2**32
+    store = SceneStore(generate_dataset(family, tmp_path / "seed0", 6, seed=0, progress=False))
+    trained = np.asarray(render(train_seed, list(range(6)))[0])
+    stored = [store.read(i)[0] for i in range(6)]
+    assert not any(np.array_equal(a, b) for a in trained for b in stored)
 
 
 def test_resume_in_process_continues_the_curve(tmp_path):

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-
-log = logging.getLogger(__name__)
 
 PARAM_PREFIX = "param_"
 # Short aliases for family parameters (the issue's command uses ``--size``).
@@ -21,11 +18,8 @@ SHORT_NAMES = {"image_size": "size"}
 
 
 def _families() -> dict[str, type]:
-    try:
-        from gqn.data.scenes import FAMILIES
-    except ImportError as e:
-        log.debug("scene families unavailable: %s", e)
-        return {}
+    from gqn.data.scenes import FAMILIES
+
     return FAMILIES
 
 
@@ -73,7 +67,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="render a procedural dataset (resumable)",
                        description="Render scenes of a procedural family into a scene store. "
                                    "Re-running the same command resumes an interrupted run.")
-    p.add_argument("family", choices=sorted(families) or None, help="scene family")
+    p.add_argument("family", choices=sorted(families), help="scene family")
     p.add_argument("out", nargs="?", help="output directory (default data/<family>-<params>)")
     p.add_argument("--scenes", type=int, default=1000, help="number of scenes (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
@@ -102,8 +96,6 @@ def _generate(args: argparse.Namespace) -> int:
     from gqn.data.generate import generate_dataset
 
     families = _families()
-    if not families:
-        raise ValueError("no scene families are available (gqn.data.scenes failed to import)")
     params = {k[len(PARAM_PREFIX):]: v for k, v in vars(args).items()
               if k.startswith(PARAM_PREFIX) and v is not None}
     accepted = {f.name for f in dataclasses.fields(families[args.family])}
@@ -148,8 +140,11 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _stores(path: Path) -> list[Path]:
     """The store(s) at ``path``: itself, or its train/test sub-stores."""
-    subs = [path / s for s in ("train", "test") if (path / s / "manifest.json").exists()]
-    return subs if subs and not (path / "manifest.json").exists() else [path]
+    from gqn.data.dataset import sub_stores
+    from gqn.data.format import MANIFEST
+
+    subs = list(sub_stores(path).values())
+    return subs if subs and not (path / MANIFEST).exists() else [path]
 
 
 def _print_info(path: Path, verify: bool = False) -> int:

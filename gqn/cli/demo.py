@@ -25,7 +25,8 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = Path("configs/demo.yaml")
+# The repository's configs/demo.yaml (a source checkout), whatever the working directory.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 STAGES = ("data", "train", "eval", "sample", "report")
 # --tiny: a seconds-long run of every stage (tests, smoke checks); not a meaningful model.
 TINY = dict(scenes=12, views=3, eval_scenes=2, samples=2, frames=3, compare=2)
@@ -54,7 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training config")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help="training config (default: configs/demo.yaml of this source checkout)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="training config overrides")
     p.add_argument("--scenes", type=int, default=2000, help="scenes to generate")
     p.add_argument("--views", type=int, default=15, help="views per scene")
@@ -197,6 +203,10 @@ def run(args: argparse.Namespace) -> int:
     from gqn.viz.plots import plot_loss_curves, read_jsonl
     from gqn.viz.report import ReportInputs, write_report
 
+    if not args.config.is_file():
+        raise FileNotFoundError(
+            f"training config {args.config} does not exist; pass one with --config PATH"
+        )
     if args.tiny:
         for key, value in TINY.items():
             setattr(args, key, value)

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
 from gqn.batch import QueryBatch
-from gqn.data.format import SceneStore
+from gqn.data.format import MANIFEST, SceneStore
 from gqn.viewpoint import pose_to_viewpoint
 
 SPLITS = ("train", "test", "all")
@@ -51,13 +51,21 @@ def draw_views(seed: int, step: int, rank: int, scenes: int, views: int, min_con
     return perms[:, : k + 1]
 
 
+def frames_to_images(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames ``(..., H, W, 3)`` -> float32 images ``(..., 3, H, W)`` in [0, 1].
+
+    A new tensor (channels-first view strides, one copy); ``frames`` is never modified.
+    """
+    return frames.movedim(-1, -3).to(torch.float32, copy=True).div_(255.0)
+
+
 def collate_scenes(frames: torch.Tensor, poses: torch.Tensor) -> BatchTensors:
     """uint8 frames ``(b, K+1, H, W, 3)`` + poses ``(b, K+1, 5)`` -> the tensors of a QueryBatch.
 
     Returns ``(context_images (b, K, 3, H, W) float in [0, 1], context_viewpoints (b, K, 7),
     context_mask (b, K) bool, query_image (b, 3, H, W), query_viewpoint (b, 7))``.
     """
-    images = frames.permute(0, 1, 4, 2, 3).float().div_(255.0)
+    images = frames_to_images(frames)
     vp = pose_to_viewpoint(poses.float())
     k = images.shape[1] - 1
     mask = torch.ones(images.shape[0], k, dtype=torch.bool)
@@ -221,13 +229,20 @@ class QueryLoader:
         return max(0, self.num_steps - self.start_step)
 
 
+def sub_stores(path: str | os.PathLike) -> dict[str, Path]:
+    """``{"train": path/train, "test": path/test}``, for those of the two that hold a store
+    (the layout of converted DeepMind data); empty for a single store."""
+    path = Path(path)
+    return {s: path / s for s in ("train", "test") if (path / s / MANIFEST).exists()}
+
+
 def open_split(path: str | os.PathLike, split: str = "train", test_fraction: float = 0.1,
                split_seed: int = 0) -> SceneDataset:
     """The ``split`` of a store: ``path/<split>`` if it exists (converted DeepMind data),
     else a seeded split of the store at ``path`` (see :func:`split_scenes`)."""
-    path = Path(path)
-    if split in ("train", "test") and (path / split / "manifest.json").exists():
-        return SceneDataset(path / split)
+    subs = sub_stores(path)
+    if split in subs:
+        return SceneDataset(subs[split])
     store = SceneStore(path)
     return SceneDataset(store, split_scenes(len(store), split, test_fraction, split_seed))
 

@@ -11,11 +11,11 @@ Shard file (all integers little-endian)::
     index    scenes x 16 bytes: u64 offset (from file start), u32 length, u32 crc32c of record
     records  per scene: V*5 float32 poses, V u32 frame lengths, then the V frame byte strings
 
-Writers stage a shard in memory, write it to ``<name>.tmp``, fsync, rename, then rewrite the
-manifest atomically the same way, so a reader never sees a half-written shard. Readers open shard
-files lazily per process (``os.pread`` on a descriptor keyed by pid, so forked DataLoader workers
-never share file offsets), check the header against the manifest, verify the shard's sha256 on
-first open, and check each record's crc32c on every read.
+Writers stage a shard in memory, write it with :func:`gqn.io.atomic_write` (temp file, fsync,
+rename), then rewrite the manifest atomically the same way, so a reader never sees a half-written
+shard. Readers open shard files lazily per process (``os.pread`` on a descriptor keyed by pid, so
+forked DataLoader workers never share file offsets), check the header against the manifest, verify
+the shard's sha256 on first open, and check each record's crc32c on every read.
 """
 
 from __future__ import annotations
@@ -36,17 +36,18 @@ import crc32c
 import numpy as np
 from PIL import Image
 
+from gqn.io import TMP_SUFFIX, atomic_write
+from gqn.viewpoint import POSE_DIM
+
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "gqn-scenes"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SHARD_SUFFIX = ".gqns"
-TMP_SUFFIX = ".tmp"
 MAGIC = b"GQNSHARD"
 HEADER = struct.Struct("<8sIIIIII")
 INDEX_ENTRY = struct.Struct("<QII")
-POSE_DIM = 5
 CODECS = ("png", "jpeg")
 
 
@@ -162,23 +163,9 @@ class Manifest:
         return m
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via ``path.tmp`` + fsync + rename (+ fsync of the directory)."""
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def write_manifest(root: Path, manifest: Manifest) -> None:
-    atomic_write_bytes(root / MANIFEST, json.dumps(manifest.to_dict(), indent=1).encode())
+    with atomic_write(root / MANIFEST) as f:
+        f.write(json.dumps(manifest.to_dict(), indent=1).encode())
 
 
 def read_manifest(root: str | os.PathLike) -> Manifest:
@@ -241,7 +228,8 @@ def encode_shard(
 
 def write_shard(path: Path, data: bytes) -> ShardInfo:
     """Atomically write an encoded shard; return its manifest entry."""
-    atomic_write_bytes(path, data)
+    with atomic_write(path) as f:
+        f.write(data)
     n = HEADER.unpack_from(data)[2]
     return ShardInfo(path.name, n, len(data), hashlib.sha256(data).hexdigest())
 

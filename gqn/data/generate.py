@@ -11,30 +11,17 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from gqn.data.format import StoreWriter, encode_png
+from gqn.data.scenes.base import SceneFamily
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SHARD_SCENES = 1000
-
-
-class SceneFamily(Protocol):
-    """What the driver needs from a scene family (see :mod:`gqn.data.scenes`)."""
-
-    name: str
-    views_per_scene: int
-    image_size: int
-
-    def params(self) -> dict[str, Any]: ...
-
-    def render_scenes(self, seed: int, indices, device=None) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 frames ``(n, V, H, W, 3)`` and float32 raw poses ``(n, V, 5)``."""
-        ...
 
 
 def procedural_source(family: SceneFamily, seed: int) -> dict[str, Any]:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from gqn.batch import QueryBatch
-from gqn.data.dataset import SceneDataset, open_split
+from gqn.data.dataset import SceneDataset, frames_to_images, open_split
 from gqn.eval import metrics
 from gqn.eval.baselines import mean_image, nearest_view
 from gqn.losses import nats_to_bits_per_dim
@@ -65,7 +65,7 @@ def load_scenes(
     images, viewpoints = [], []
     for i in range(n):
         frames, poses = dataset[(i, orders[i].tolist())]
-        images.append(frames.permute(0, 3, 1, 2).float() / 255.0)
+        images.append(frames_to_images(frames))
         viewpoints.append(pose_to_viewpoint(poses.float()))
     return torch.stack(images), torch.stack(viewpoints)
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gqn.data.dataset import open_split
+from gqn.data.dataset import frames_to_images, open_split
 from gqn.viewpoint import POSE_DIM
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -33,7 +33,7 @@ def load_dataset_scene(
             f"scene {index} out of range: the {split} split of {path} has {len(dataset)} scenes"
         )
     frames, poses = dataset[index]
-    return frames.permute(0, 3, 1, 2).float() / 255.0, poses.float()
+    return frames_to_images(frames), poses.float()
 
 
 def load_poses(path: str | os.PathLike) -> np.ndarray:
@@ -98,5 +98,4 @@ def load_image_folder(
                     f"{image_size}x{image_size}"
                 )
             images.append(np.asarray(im.convert("RGB")))
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 255.0
-    return x, torch.from_numpy(poses).float()
+    return frames_to_images(torch.from_numpy(np.stack(images))), torch.from_numpy(poses).float()

@@ -8,9 +8,11 @@ A checkpoint is ``<run_dir>/checkpoints/step_<NNNNNNNN>.pt``, a ``torch.save`` o
 - ``step`` (completed steps), ``data_position`` (the next step the loader yields)
 - ``rng`` ({"python", "numpy", "torch", "cuda"} generator states)
 
-Files are written to a temp file in the same directory, flushed and fsynced, renamed over the
-final name and the directory fsynced, so a crash or a full disk never leaves a partial checkpoint
-under a final name and never touches the previous one. Loading uses ``weights_only=True``.
+Files are written with :func:`gqn.io.atomic_write` (a temp file in the same directory, flushed
+and fsynced, renamed over the final name, the directory fsynced), so a crash or a full disk never
+leaves a partial checkpoint under a final name and never touches the previous one. Loading uses
+``weights_only=True``. Evaluation and sampling need only the model entries; resuming training
+also needs ``optimizer``, ``schedules`` and ``rng`` (:data:`RESUME_KEYS`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import logging
 import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import torch
 
 import gqn
 from gqn.config import ConfigError, from_dict
+from gqn.io import atomic_write
 from gqn.models import GQN
 from gqn.train.config import RunConfig
 
@@ -37,6 +39,8 @@ FORMAT_VERSION = 1
 KIND = "gqn-train"
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
+MODEL_KEYS = ("config", "model", "step", "model_class")
+RESUME_KEYS = ("optimizer", "schedules", "rng")
 
 
 def checkpoint_path(run_dir: str | os.PathLike[str], step: int) -> Path:
@@ -90,14 +94,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(
     path: str | os.PathLike[str], state: dict[str, Any], keep_last: int | None = None
 ) -> Path:
@@ -115,17 +111,8 @@ def save_checkpoint(
         "gqn_version": gqn.__version__,
         **state,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save(payload, f)
     if keep_last is not None:
         for old in list_checkpoints(path.parent)[:-keep_last]:
             if old != path:
@@ -147,12 +134,15 @@ def _resolve(path_or_run_dir: str | os.PathLike[str]) -> Path:
 
 
 def load_checkpoint(
-    path_or_run_dir: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+    path_or_run_dir: str | os.PathLike[str],
+    map_location: str | torch.device = "cpu",
+    resume: bool = False,
 ) -> dict[str, Any]:
     """The checkpoint dict of a file, or of the latest checkpoint of a run directory.
 
     Raises FileNotFoundError (nothing there) or ValueError (corrupt/truncated, not a gqn
-    checkpoint, written by a newer format) with a message naming the file.
+    checkpoint, written by a newer format, or, with ``resume``, lacking the optimizer, schedule
+    and RNG states that continuing training needs) with a message naming the file.
     """
     path = _resolve(path_or_run_dir)
     try:
@@ -170,9 +160,15 @@ def load_checkpoint(
             f"{path} has checkpoint format {version!r}, newer than this gqn "
             f"({gqn.__version__}) reads (<= {FORMAT_VERSION}); upgrade gqn"
         )
-    missing = [k for k in ("config", "model", "step", "model_class") if k not in state]
+    missing = [k for k in MODEL_KEYS if k not in state]
     if missing:
         raise ValueError(f"{path} lacks {missing}: not a complete gqn checkpoint")
+    lacking = [k for k in RESUME_KEYS if k not in state] if resume else []
+    if lacking:
+        raise ValueError(
+            f"checkpoint {path} has no {'/'.join(lacking)} state (written by gqn eval tests or "
+            "an export?): it cannot be resumed; start a new run or use it for eval/sample only"
+        )
     state["path"] = str(path)
     return state
 

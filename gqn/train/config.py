@@ -25,8 +25,8 @@ class DataConfig:
     Exactly one of ``path`` (a scene store written by ``gqn data generate`` / ``convert``) or
     ``family`` (a procedural family rendered on the fly, e.g. ``shepard-metzler``, with
     ``family_params``) must be set. Held-out preview scenes come from the store's test split
-    (``test_fraction``, ``split_seed``) or, online, from the family with seed
-    ``family_seed + 1``.
+    (``test_fraction``, ``split_seed``) or, online, from the family with a seed derived from
+    ``family_seed`` apart from the training stream's (see :func:`gqn.train.data.online_seed`).
     """
 
     path: str | None = None

@@ -21,8 +21,20 @@ from gqn.train.config import DataConfig
 
 log = logging.getLogger(__name__)
 
-# Online preview scenes use this offset on the family seed, so they never appear in training.
-PREVIEW_SEED_OFFSET = 1
+# Salts deriving the online scene seeds from ``data.family_seed`` (see :func:`online_seed`).
+TRAIN_SALT = 0x747261696E  # "train"
+PREVIEW_SALT = 0x70726576  # "prev"
+
+
+def online_seed(family_seed: int, salt: int) -> int:
+    """The scene seed of an online stream: a 64-bit hash of ``(family_seed, salt)``.
+
+    Online training renders with ``online_seed(family_seed, TRAIN_SALT)`` and previews with
+    ``online_seed(family_seed, PREVIEW_SALT)``, so the previews are never training scenes and
+    neither stream renders the scenes of ``gqn data generate --seed S`` (a small S) that a run
+    may be evaluated on: a collision needs a hash equal to S, chance ~S / 2**64.
+    """
+    return int(np.random.SeedSequence([family_seed, salt]).generate_state(1, np.uint64)[0])
 
 
 def open_source(data: DataConfig, image_size: int) -> SceneDataset | Any:
@@ -66,7 +78,7 @@ def training_loader(
         data.batch_size,
         min_context=data.min_context,
         max_context=data.max_context,
-        seed=data.family_seed if online else seed,
+        seed=online_seed(data.family_seed, TRAIN_SALT) if online else seed,
         start_step=start_step,
         num_steps=num_steps,
         rank=rank,
@@ -109,7 +121,7 @@ def preview_batch(data: DataConfig, source: SceneDataset | Any) -> QueryBatch:
         views = int(source.views_per_scene)
         k = views - 1 if data.max_context is None else data.max_context
         frames_np, poses_np = source.render_scenes(
-            data.family_seed + PREVIEW_SEED_OFFSET, list(range(data.preview_scenes))
+            online_seed(data.family_seed, PREVIEW_SALT), list(range(data.preview_scenes))
         )
         frames = torch.as_tensor(np.asarray(frames_np))[:, : k + 1]
         poses = torch.as_tensor(np.asarray(poses_np))[:, : k + 1]

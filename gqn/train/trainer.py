@@ -142,7 +142,7 @@ class Trainer:
         if info.is_main:
             prepare_run_dir(self.run_dir, resume)
         distributed.barrier(info)
-        state = load_checkpoint(self.run_dir, map_location="cpu") if resume else None
+        state = load_checkpoint(self.run_dir, map_location="cpu", resume=True) if resume else None
         if state is not None:
             check_resumable(config, state)
         self.source = open_source(config.data, config.model.image_size)

@@ -1,0 +1,35 @@
+"""gqn.io.atomic_write: the new contents on success, the old file and no temp file on failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from gqn.io import atomic_write
+
+
+def test_writes_and_replaces(tmp_path):
+    path = tmp_path / "f.bin"
+    with atomic_write(path) as f:
+        f.write(b"first")
+    with atomic_write(path) as f:
+        f.write(b"second")
+    assert path.read_bytes() == b"second"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_failure_keeps_the_old_file_and_leaves_no_temp(tmp_path, error):
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"old")
+    with pytest.raises(type(error)), atomic_write(path) as f:
+        f.write(b"half of the new")
+        raise error
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_failure_on_a_new_path_creates_nothing(tmp_path):
+    with pytest.raises(ValueError), atomic_write(tmp_path / "new.bin") as f:
+        f.write(b"partial")
+        raise ValueError("boom")
+    assert list(tmp_path.iterdir()) == []
