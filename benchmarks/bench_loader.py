@@ -31,8 +31,9 @@ RESULTS = Path(__file__).parent / "results" / "cpu-2core-loader.json"
 
 
 def time_loader(store: Path, workers: int, steps: int, batch: int) -> dict:
-    loader = make_loader(store, batch, split="all", seed=0, num_steps=steps + 3,
-                         num_workers=workers, max_context=14)
+    loader = make_loader(
+        store, batch, split="all", seed=0, num_steps=steps + 3, num_workers=workers, max_context=14
+    )
     it = iter(loader)
     for _ in range(3):  # warm-up: worker start, first shard open + sha256
         next(it)
@@ -40,32 +41,44 @@ def time_loader(store: Path, workers: int, steps: int, batch: int) -> dict:
     for b in it:
         images += b.num_scenes * (b.context_images.shape[1] + 1)
     dt = time.perf_counter() - t0
-    return {"workers": workers, "steps": steps, "images": images, "seconds": round(dt, 3),
-            "images_per_s": round(images / dt, 1),
-            "query_images_per_s": round(steps * batch / dt, 1)}
+    return {
+        "workers": workers,
+        "steps": steps,
+        "images": images,
+        "seconds": round(dt, 3),
+        "images_per_s": round(images / dt, 1),
+        "query_images_per_s": round(steps * batch / dt, 1),
+    }
 
 
 def store_stats(root: Path) -> dict:
     m = SceneStore(root).manifest
     h, w = m.image_size
     bpi = bytes_per_image(m)
-    return {"scenes": m.num_scenes, "views": m.views, "image_size": [h, w],
-            "bytes_per_image": round(bpi, 1), "raw_bytes_per_image": h * w * 3,
-            "ratio_to_raw": round(bpi / (h * w * 3), 4)}
+    return {
+        "scenes": m.num_scenes,
+        "views": m.views,
+        "image_size": [h, w],
+        "bytes_per_image": round(bpi, 1),
+        "raw_bytes_per_image": h * w * 3,
+        "ratio_to_raw": round(bpi / (h * w * 3), 4),
+    }
 
 
 def run(args: argparse.Namespace, cache: Path) -> None:
     """Generate (or reuse) the stores under ``cache``, time the loader, print and save JSON."""
     sm = cache / f"shepard-metzler-{args.scenes}"
-    generate_dataset(make_family("shepard-metzler", parts=5, image_size=64), sm, args.scenes,
-                     progress=False)
+    generate_dataset(
+        make_family("shepard-metzler", parts=5, image_size=64), sm, args.scenes, progress=False
+    )
     rooms = cache / f"rooms-{args.rooms_scenes}"
-    generate_dataset(make_family("rooms", image_size=64), rooms, args.rooms_scenes,
-                     progress=False)
+    generate_dataset(make_family("rooms", image_size=64), rooms, args.rooms_scenes, progress=False)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "torch": torch.__version__,
-        "batch": args.batch, "max_context": 14, "image_size": 64,
+        "batch": args.batch,
+        "max_context": 14,
+        "image_size": 64,
         "disk": {"shepard-metzler-5": store_stats(sm), "rooms-ring": store_stats(rooms)},
         "loader": [time_loader(sm, w, args.steps, args.batch) for w in (0, 1, 2)],
     }
@@ -80,8 +93,12 @@ def main() -> None:
     p.add_argument("--rooms-scenes", type=int, default=20)
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--batch", type=int, default=36)
-    p.add_argument("--cache", type=Path, default=None,
-                   help="directory for the generated stores (default: a temporary one)")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="directory for the generated stores (default: a temporary one)",
+    )
     args = p.parse_args()
     if args.cache is None:
         with tempfile.TemporaryDirectory(prefix="gqn-bench-") as tmp:

@@ -20,16 +20,27 @@ def fake_families(monkeypatch):
 
 def test_generate_info_show(tmp_path, fake_families, capsys):
     out = tmp_path / "d"
-    argv = ["data", "generate", "fake", str(out), "--scenes", "6", "--size", "32",
-            "--shard-size", "4"]
+    argv = [
+        "data",
+        "generate",
+        "fake",
+        str(out),
+        "--scenes",
+        "6",
+        "--size",
+        "32",
+        "--shard-size",
+        "4",
+    ]
     assert main(argv) == 0
     assert main(argv) == 0  # re-running the same command is a no-op resume
     assert main(["data", "info", str(out), "--verify"]) == 0
     text = capsys.readouterr().out
     assert "scenes       6" in text and "32x32 png" in text and "verify       OK" in text
     sheet = tmp_path / "sheet.png"
-    assert main(["data", "show", str(out), "--scenes", "2", "--views", "3",
-                 "--out", str(sheet)]) == 0
+    assert (
+        main(["data", "show", str(out), "--scenes", "2", "--views", "3", "--out", str(sheet)]) == 0
+    )
     assert Image.open(sheet).size == (2 + 3 * 34, 2 + 2 * 34)
 
 
@@ -51,8 +62,10 @@ def test_info_verify_reports_corruption(tmp_path, fake_families, capsys):
 
 
 def test_default_out_and_family_fields():
-    assert str(cli_data.default_out("shepard-metzler", {"parts": 5, "image_size": 64}, 0)) == \
-        "data/shepard-metzler-parts5-size64"
+    assert (
+        str(cli_data.default_out("shepard-metzler", {"parts": 5, "image_size": 64}, 0))
+        == "data/shepard-metzler-parts5-size64"
+    )
     names = set(cli_data._family_fields({"fake": FakeFamily}))
     assert names == {f.name for f in dataclasses.fields(FakeFamily)}
 

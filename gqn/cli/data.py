@@ -64,9 +64,12 @@ def _family_fields(families: dict[str, type]) -> dict[str, dataclasses.Field]:
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
     families = _families()
-    p = sub.add_parser("generate", help="render a procedural dataset (resumable)",
-                       description="Render scenes of a procedural family into a scene store. "
-                                   "Re-running the same command resumes an interrupted run.")
+    p = sub.add_parser(
+        "generate",
+        help="render a procedural dataset (resumable)",
+        description="Render scenes of a procedural family into a scene store. "
+        "Re-running the same command resumes an interrupted run.",
+    )
     p.add_argument("family", choices=sorted(families), help="scene family")
     p.add_argument("out", nargs="?", help="output directory (default data/<family>-<params>)")
     p.add_argument("--scenes", type=int, default=1000, help="number of scenes (default 1000)")
@@ -77,9 +80,14 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("family parameters (see each family's docs for which apply)")
     for name, f in _family_fields(families).items():
         flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, [])]
-        g.add_argument(*flags, dest=PARAM_PREFIX + name, type=_arg_type(f.type), default=None,
-                       metavar=name.upper(),
-                       help=f.metadata.get("help", ""))
+        g.add_argument(
+            *flags,
+            dest=PARAM_PREFIX + name,
+            type=_arg_type(f.type),
+            default=None,
+            metavar=name.upper(),
+            help=f.metadata.get("help", ""),
+        )
     p.set_defaults(handler=_generate)
 
 
@@ -96,17 +104,28 @@ def _generate(args: argparse.Namespace) -> int:
     from gqn.data.generate import generate_dataset
 
     families = _families()
-    params = {k[len(PARAM_PREFIX):]: v for k, v in vars(args).items()
-              if k.startswith(PARAM_PREFIX) and v is not None}
+    params = {
+        k[len(PARAM_PREFIX) :]: v
+        for k, v in vars(args).items()
+        if k.startswith(PARAM_PREFIX) and v is not None
+    }
     accepted = {f.name for f in dataclasses.fields(families[args.family])}
     unknown = sorted(set(params) - accepted)
     if unknown:
-        raise ValueError(f"family {args.family!r} has no parameter(s) {unknown}; "
-                         f"it takes {sorted(accepted)}")
+        raise ValueError(
+            f"family {args.family!r} has no parameter(s) {unknown}; it takes {sorted(accepted)}"
+        )
     family = _make_family(args.family, **params)
     out = Path(args.out) if args.out else default_out(args.family, params, args.seed)
-    generate_dataset(family, out, args.scenes, seed=args.seed, shard_scenes=args.shard_size,
-                     batch=args.batch, device=args.device)
+    generate_dataset(
+        family,
+        out,
+        args.scenes,
+        seed=args.seed,
+        shard_scenes=args.shard_size,
+        batch=args.batch,
+        device=args.device,
+    )
     print(f"wrote {out}")
     _print_info(out)
     return 0
@@ -115,14 +134,21 @@ def _generate(args: argparse.Namespace) -> int:
 def _add_convert(sub: argparse._SubParsersAction) -> None:
     from gqn.data.deepmind import DATASETS
 
-    p = sub.add_parser("convert-deepmind", help="convert DeepMind gqn-datasets TFRecords",
-                       description="Convert <dataset>/{train,test}/*.tfrecord (or one directory "
-                                   "of *.tfrecord) to scene stores, keeping the JPEG bytes. "
-                                   "Resumable per source file.")
+    p = sub.add_parser(
+        "convert-deepmind",
+        help="convert DeepMind gqn-datasets TFRecords",
+        description="Convert <dataset>/{train,test}/*.tfrecord (or one directory "
+        "of *.tfrecord) to scene stores, keeping the JPEG bytes. "
+        "Resumable per source file.",
+    )
     p.add_argument("src", help="DeepMind dataset directory (or one split directory)")
     p.add_argument("dst", help="output directory (gets train/ and test/)")
-    p.add_argument("--dataset", choices=sorted(DATASETS), default=None,
-                   help="dataset name (default: inferred from SRC's name)")
+    p.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        default=None,
+        help="dataset name (default: inferred from SRC's name)",
+    )
     p.add_argument("--workers", type=int, default=1, help="parallel processes (one per file)")
     p.add_argument("--shard-size", type=int, default=1000, help="max scenes per shard file")
     p.set_defaults(handler=_convert)
@@ -131,8 +157,9 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 def _convert(args: argparse.Namespace) -> int:
     from gqn.data.deepmind import convert_deepmind
 
-    out = convert_deepmind(args.src, args.dst, args.dataset, workers=args.workers,
-                           shard_scenes=args.shard_size)
+    out = convert_deepmind(
+        args.src, args.dst, args.dataset, workers=args.workers, shard_scenes=args.shard_size
+    )
     for path in out.values():
         _print_info(path)
     return 0
@@ -160,8 +187,10 @@ def _print_info(path: Path, verify: bool = False) -> int:
         src = ", ".join(f"{k}={v}" for k, v in m.source.items())
         print(f"{root}:")
         print(f"  source       {src}")
-        print(f"  scenes       {m.num_scenes}" + ("" if m.complete else
-                                                  f" (incomplete; target {m.target_scenes})"))
+        print(
+            f"  scenes       {m.num_scenes}"
+            + ("" if m.complete else f" (incomplete; target {m.target_scenes})")
+        )
         print(f"  views        {m.views} per scene, {h}x{w} {m.codec}")
         print(f"  shards       {len(m.shards)}, format version {m.format_version}")
         print(f"  on disk      {store.bytes_on_disk() / 1e6:.2f} MB")

@@ -34,13 +34,16 @@ BatchTensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tor
 def _check_context(views: int, min_context: int, max_context: int | None) -> tuple[int, int]:
     hi = views - 1 if max_context is None else max_context
     if not 0 <= min_context <= hi <= views - 1:
-        raise ValueError(f"context range [{min_context}, {hi}] must lie within [0, {views - 1}] "
-                         f"for scenes of {views} views")
+        raise ValueError(
+            f"context range [{min_context}, {hi}] must lie within [0, {views - 1}] "
+            f"for scenes of {views} views"
+        )
     return min_context, hi
 
 
-def draw_views(seed: int, step: int, rank: int, scenes: int, views: int, min_context: int,
-               max_context: int) -> np.ndarray:
+def draw_views(
+    seed: int, step: int, rank: int, scenes: int, views: int, min_context: int, max_context: int
+) -> np.ndarray:
     """View indices ``(scenes, K+1)`` for one step: K context views then the query.
 
     K is drawn from ``(seed, step)`` alone, so every rank of a step uses the same K.
@@ -69,8 +72,13 @@ def collate_scenes(frames: torch.Tensor, poses: torch.Tensor) -> BatchTensors:
     vp = pose_to_viewpoint(poses.float())
     k = images.shape[1] - 1
     mask = torch.ones(images.shape[0], k, dtype=torch.bool)
-    return (images[:, :k].contiguous(), vp[:, :k].contiguous(), mask,
-            images[:, k].contiguous(), vp[:, k].contiguous())
+    return (
+        images[:, :k].contiguous(),
+        vp[:, :k].contiguous(),
+        mask,
+        images[:, k].contiguous(),
+        vp[:, k].contiguous(),
+    )
 
 
 def to_query_batch(t: BatchTensors) -> QueryBatch:
@@ -132,15 +140,26 @@ class QueryBatchSampler(Sampler):
     ``num_steps`` is None).
     """
 
-    def __init__(self, num_scenes: int, views: int, batch_size: int, min_context: int = 0,
-                 max_context: int | None = None, seed: int = 0, start_step: int = 0,
-                 num_steps: int | None = None, rank: int = 0, world_size: int = 1):
+    def __init__(
+        self,
+        num_scenes: int,
+        views: int,
+        batch_size: int,
+        min_context: int = 0,
+        max_context: int | None = None,
+        seed: int = 0,
+        start_step: int = 0,
+        num_steps: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
         self.steps_per_epoch = num_scenes // (batch_size * world_size)
         if self.steps_per_epoch < 1:
-            raise ValueError(f"{num_scenes} scenes cannot fill one step of {batch_size} x "
-                             f"{world_size} rank(s)")
+            raise ValueError(
+                f"{num_scenes} scenes cannot fill one step of {batch_size} x {world_size} rank(s)"
+            )
         self.num_scenes, self.views, self.batch_size = num_scenes, views, batch_size
         self.min_context, self.max_context = _check_context(views, min_context, max_context)
         self.seed, self.start_step, self.num_steps = seed, start_step, num_steps
@@ -153,9 +172,10 @@ class QueryBatchSampler(Sampler):
             self._epoch = epoch
             self._perm = np.random.default_rng([self.seed, epoch, 2]).permutation(self.num_scenes)
         lo = (within * self.world_size + self.rank) * self.batch_size
-        scenes = self._perm[lo: lo + self.batch_size]
-        views = draw_views(self.seed, step, self.rank, len(scenes), self.views,
-                           self.min_context, self.max_context)
+        scenes = self._perm[lo : lo + self.batch_size]
+        views = draw_views(
+            self.seed, step, self.rank, len(scenes), self.views, self.min_context, self.max_context
+        )
         return [(int(s), tuple(int(x) for x in v)) for s, v in zip(scenes, views, strict=True)]
 
     def __iter__(self) -> Iterator[list[tuple[int, tuple[int, ...]]]]:
@@ -184,10 +204,19 @@ class OnlineSceneDataset(IterableDataset):
     back in order). Yields QueryBatch tensors (see :func:`collate_scenes`).
     """
 
-    def __init__(self, family: Any, batch_size: int, min_context: int = 0,
-                 max_context: int | None = None, seed: int = 0, start_step: int = 0,
-                 num_steps: int | None = None, rank: int = 0, world_size: int = 1,
-                 device: Any = None):
+    def __init__(
+        self,
+        family: Any,
+        batch_size: int,
+        min_context: int = 0,
+        max_context: int | None = None,
+        seed: int = 0,
+        start_step: int = 0,
+        num_steps: int | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+        device: Any = None,
+    ):
         self.family, self.batch_size = family, batch_size
         self.views = int(family.views_per_scene)
         self.min_context, self.max_context = _check_context(self.views, min_context, max_context)
@@ -197,10 +226,20 @@ class OnlineSceneDataset(IterableDataset):
     def render_step(self, step: int) -> BatchTensors:
         base = (step * self.world_size + self.rank) * self.batch_size
         frames, poses = self.family.render_scenes(
-            self.seed, list(range(base, base + self.batch_size)), device=self.device)
+            self.seed, list(range(base, base + self.batch_size)), device=self.device
+        )
         frames, poses = torch.as_tensor(frames).cpu(), torch.as_tensor(poses).cpu()
-        views = torch.from_numpy(draw_views(self.seed, step, self.rank, self.batch_size,
-                                            self.views, self.min_context, self.max_context))
+        views = torch.from_numpy(
+            draw_views(
+                self.seed,
+                step,
+                self.rank,
+                self.batch_size,
+                self.views,
+                self.min_context,
+                self.max_context,
+            )
+        )
         rows = torch.arange(self.batch_size)[:, None]
         return collate_scenes(frames[rows, views], poses[rows, views])
 
@@ -236,8 +275,9 @@ def sub_stores(path: str | os.PathLike) -> dict[str, Path]:
     return {s: path / s for s in ("train", "test") if (path / s / MANIFEST).exists()}
 
 
-def open_split(path: str | os.PathLike, split: str = "train", test_fraction: float = 0.1,
-               split_seed: int = 0) -> SceneDataset:
+def open_split(
+    path: str | os.PathLike, split: str = "train", test_fraction: float = 0.1, split_seed: int = 0
+) -> SceneDataset:
     """The ``split`` of a store: ``path/<split>`` if it exists (converted DeepMind data),
     else a seeded split of the store at ``path`` (see :func:`split_scenes`)."""
     subs = sub_stores(path)
@@ -273,19 +313,36 @@ def make_loader(
     Steps run from ``start_step`` to ``num_steps`` (endless if None); to resume a run, pass the
     step to continue from.
     """
-    common = dict(min_context=min_context, max_context=max_context, seed=seed,
-                  start_step=start_step, num_steps=num_steps, rank=rank, world_size=world_size)
+    common = dict(
+        min_context=min_context,
+        max_context=max_context,
+        seed=seed,
+        start_step=start_step,
+        num_steps=num_steps,
+        rank=rank,
+        world_size=world_size,
+    )
     extra: dict[str, Any] = {}
     if num_workers > 0:
         extra = dict(persistent_workers=persistent_workers, prefetch_factor=prefetch_factor)
     if hasattr(data, "render_scenes"):
         ds = OnlineSceneDataset(data, batch_size, **common)
-        loader = DataLoader(ds, batch_size=None, num_workers=num_workers,
-                            pin_memory=pin_memory, **extra)
+        loader = DataLoader(
+            ds, batch_size=None, num_workers=num_workers, pin_memory=pin_memory, **extra
+        )
     else:
-        ds = data if isinstance(data, SceneDataset) else open_split(data, split, test_fraction,
-                                                                     split_seed)
+        ds = (
+            data
+            if isinstance(data, SceneDataset)
+            else open_split(data, split, test_fraction, split_seed)
+        )
         sampler = QueryBatchSampler(len(ds), ds.views, batch_size, **common)
-        loader = DataLoader(ds, batch_sampler=sampler, collate_fn=collate_items,
-                            num_workers=num_workers, pin_memory=pin_memory, **extra)
+        loader = DataLoader(
+            ds,
+            batch_sampler=sampler,
+            collate_fn=collate_items,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            **extra,
+        )
     return QueryLoader(loader, start_step, num_steps)

@@ -216,8 +216,9 @@ def encode_shard(
         poses = np.asarray(poses, dtype="<f4")
         lengths = np.array([len(b) for b in frames], dtype="<u4")
         records.append(b"".join([poses.tobytes(), lengths.tobytes(), *frames]))
-    header = HEADER.pack(MAGIC, FORMAT_VERSION, n, views, image_size[0], image_size[1],
-                         CODECS.index(codec))
+    header = HEADER.pack(
+        MAGIC, FORMAT_VERSION, n, views, image_size[0], image_size[1], CODECS.index(codec)
+    )
     offset = HEADER.size + n * INDEX_ENTRY.size
     index = []
     for rec in records:
@@ -272,7 +273,10 @@ class _OpenShard:
         if version > FORMAT_VERSION:
             raise DataFormatError(f"{path}: written by a newer gqn (shard version {version})")
         if (n, views, (h, w), CODECS[codec] if codec < len(CODECS) else None) != (
-            info.scenes, manifest.views, tuple(manifest.image_size), manifest.codec
+            info.scenes,
+            manifest.views,
+            tuple(manifest.image_size),
+            manifest.codec,
         ):
             raise DataFormatError(
                 f"{path}: shard header (scenes={n}, views={views}, size={h}x{w}) disagrees with "
@@ -281,8 +285,9 @@ class _OpenShard:
         raw = os.pread(self.fd, n * INDEX_ENTRY.size, HEADER.size)
         if len(raw) < n * INDEX_ENTRY.size:
             raise DataFormatError(f"{path}: truncated shard index")
-        self.index = np.frombuffer(raw, dtype=np.dtype([("off", "<u8"), ("len", "<u4"),
-                                                        ("crc", "<u4")]))
+        self.index = np.frombuffer(
+            raw, dtype=np.dtype([("off", "<u8"), ("len", "<u4"), ("crc", "<u4")])
+        )
         ends = self.index["off"].astype(np.int64) + self.index["len"]
         if n and int(ends.max()) > size:
             bad = int(np.argmax(ends > size))
@@ -342,8 +347,9 @@ class SceneStore:
         k = int(np.searchsorted(self._starts, scene, side="right")) - 1
         if k not in self._open:
             info = self.manifest.shards[k]
-            self._open[k] = _OpenShard(self.root / info.file, info, self.manifest,
-                                       int(self._starts[k]), self.verify)
+            self._open[k] = _OpenShard(
+                self.root / info.file, info, self.manifest, int(self._starts[k]), self.verify
+            )
         return self._open[k], scene - int(self._starts[k])
 
     def read_raw(self, scene: int) -> tuple[list[bytes], np.ndarray]:
@@ -356,7 +362,7 @@ class SceneStore:
         ends = np.cumsum(lengths) + v * (POSE_DIM + 1) * 4
         if v and int(ends[-1]) != len(rec):
             raise DataFormatError(f"{shard.path}: scene {scene}: frame lengths do not add up")
-        frames = [rec[int(e - n):int(e)] for e, n in zip(ends, lengths, strict=True)]
+        frames = [rec[int(e - n) : int(e)] for e, n in zip(ends, lengths, strict=True)]
         if not np.isfinite(poses).all():
             raise DataFormatError(f"{shard.path}: scene {scene}: poses contain NaN or infinity")
         return frames, poses.copy()
@@ -390,8 +396,9 @@ class SceneStore:
         errors = []
         for k, info in enumerate(self.manifest.shards):
             try:
-                _OpenShard(self.root / info.file, info, self.manifest, int(self._starts[k]),
-                           verify=True).close()
+                _OpenShard(
+                    self.root / info.file, info, self.manifest, int(self._starts[k]), verify=True
+                ).close()
             except DataFormatError as e:
                 errors.append(str(e))
         return errors
@@ -430,8 +437,13 @@ class StoreWriter:
     ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        fresh = Manifest(source=source, views=views, image_size=tuple(image_size), codec=codec,
-                         target_scenes=target_scenes)
+        fresh = Manifest(
+            source=source,
+            views=views,
+            image_size=tuple(image_size),
+            codec=codec,
+            target_scenes=target_scenes,
+        )
         if (self.root / MANIFEST).exists():
             old = read_manifest(self.root)
             mine = (json.loads(json.dumps(source)), views, tuple(image_size), codec)
@@ -478,8 +490,13 @@ class StoreWriter:
             self.manifest.progress.update(progress)
         write_manifest(self.root, self.manifest)
 
-    def write(self, name: str, scenes: Sequence[tuple[Sequence[bytes], np.ndarray]],
-              first_scene: int, source: str | None = None) -> ShardInfo:
+    def write(
+        self,
+        name: str,
+        scenes: Sequence[tuple[Sequence[bytes], np.ndarray]],
+        first_scene: int,
+        source: str | None = None,
+    ) -> ShardInfo:
         """Validate, encode and atomically write one shard, then record it."""
         m = self.manifest
         checked = []
@@ -493,8 +510,9 @@ class StoreWriter:
                         f"{where} view {v}: frame is {h}x{w}, "
                         f"dataset is {m.image_size[0]}x{m.image_size[1]}"
                     )
-        info = write_shard(self.root / name,
-                           encode_shard(checked, m.views, tuple(m.image_size), m.codec))
+        info = write_shard(
+            self.root / name, encode_shard(checked, m.views, tuple(m.image_size), m.codec)
+        )
         info.source = source
         self.add_shard(info)
         return info

@@ -53,13 +53,24 @@ def generate_dataset(
     if num_scenes < 1 or shard_scenes < 1 or batch < 1:
         raise ValueError("num_scenes, shard_scenes and batch must be positive")
     size = int(family.image_size)
-    writer = StoreWriter(out, procedural_source(family, seed), int(family.views_per_scene),
-                         (size, size), "png", target_scenes=num_scenes)
+    writer = StoreWriter(
+        out,
+        procedural_source(family, seed),
+        int(family.views_per_scene),
+        (size, size),
+        "png",
+        target_scenes=num_scenes,
+    )
     start = writer.num_scenes
     if start:
         log.info("%s: resuming after %d completed scenes", out, start)
-    bar = tqdm(total=num_scenes, initial=min(start, num_scenes), unit="scene",
-               desc=f"generate {family.name}", disable=not progress)
+    bar = tqdm(
+        total=num_scenes,
+        initial=min(start, num_scenes),
+        unit="scene",
+        desc=f"generate {family.name}",
+        disable=not progress,
+    )
     with ThreadPoolExecutor(encode_threads) as pool:
         while start < num_scenes:
             n = min(shard_scenes, num_scenes - start)
