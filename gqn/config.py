@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import tempfile
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
+
+from gqn.io import atomic_write
 
 T = TypeVar("T")
 
@@ -165,17 +166,8 @@ def load_yaml(cls: type[T], path: str | os.PathLike[str]) -> T:
 
 
 def save_yaml(cfg: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``cfg`` to ``path`` atomically (temp file, fsync, rename)."""
+    """Write ``cfg`` to ``path`` atomically (:func:`gqn.io.atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(to_dict(cfg), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        f.write(yaml.safe_dump(to_dict(cfg), sort_keys=False).encode())

@@ -39,6 +39,8 @@ def make_checkpoint(run_dir, data):
     config = load_run_config(None, [*TINY, f"data.path={data}", f"out_dir={run_dir}"])
     torch.manual_seed(0)
     model = GQN(config.model)
+    with torch.no_grad():  # centre the untrained outputs in [0, 1] so clamping keeps them varied
+        model.draw.observation.conv.bias.fill_(0.5)
     state = {
         "config": to_dict(config),
         "model": model.state_dict(),

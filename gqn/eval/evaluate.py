@@ -97,6 +97,7 @@ class _Accumulator:
 def _predictions(
     model: SceneModel,
     batch: QueryBatch,
+    reconstruction: torch.Tensor,
     train_mean: torch.Tensor,
     num_samples: int,
     generator: torch.Generator,
@@ -112,7 +113,7 @@ def _predictions(
     )
     b = batch.num_scenes
     return {
-        "reconstruction": model.reconstruct(batch),
+        "reconstruction": reconstruction,
         "prior_mean": samples.mean(1),
         "best_of_n": best_of_n(samples, batch.query_image),
         "nearest_view": nearest_view(
@@ -145,7 +146,8 @@ def _evaluate_k(
         batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, 0], v[:, 0])
         terms = model.elbo(batch, sigma)
         elbo.add({"nll_nats": terms.nll, "kl_nats": terms.kl}, batch.num_scenes)
-        preds = _predictions(model, batch, train_mean, num_samples, generator)
+        # the ELBO's posterior pass also gives the reconstruction (same z, no second pass)
+        preds = _predictions(model, batch, terms.mean, train_mean, num_samples, generator)
         for name, pred in preds.items():
             scores = metrics.image_metrics(pred.clamp(0, 1), batch.query_image)
             per_method[name].add(scores, batch.num_scenes)
