@@ -29,11 +29,13 @@ Precision = Literal["auto", "fp32", "bf16"]
 
 @dataclass
 class AccelConfig:
-    """``precision``: ``"auto"`` picks bf16 on CUDA and fp32 on CPU; ``"fp32"``; ``"bf16"``
-    (autocast: matmuls and convolutions in bfloat16, parameters, optimiser state and losses in
-    fp32). ``channels_last``: NHWC memory layout for the model and its 4-d inputs. ``compile``:
-    ``torch.compile`` the model with ``compile_mode`` (``"default"``,
-    ``"max-autotune-no-cudagraphs"``, ...)."""
+    """Speed switches; none changes the mathematics.
+
+    ``precision``: ``"auto"`` picks bf16 on CUDA and on CPUs with native bf16, else fp32;
+    ``"fp32"``; ``"bf16"`` (autocast: matmuls and convolutions in bfloat16; parameters,
+    optimiser state and losses in fp32). ``channels_last``: NHWC memory layout for the model and
+    its 4-d inputs. ``compile``: ``torch.compile`` the model with ``compile_mode``
+    (``"default"``, ``"max-autotune-no-cudagraphs"``, ...)."""
 
     precision: Precision = "auto"
     channels_last: bool = False
@@ -45,13 +47,24 @@ class AccelConfig:
             raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 convolutions natively on this CPU (AVX-512 BF16 / AMX)."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(torch.backends.mkldnn.is_available() and check is not None and check())
+
+
 def resolve(accel: AccelConfig, device: torch.device | str) -> AccelConfig:
     """A copy of ``accel`` with ``precision="auto"`` replaced by the concrete choice for
-    ``device``: bf16 on CUDA (when the GPU supports it), fp32 otherwise."""
+    ``device``: bf16 on a CUDA GPU that supports it and on a CPU with native bf16 (measured:
+    paper64 training 3.7x the reference path and 2.1x fp32, loss curves unchanged; see
+    docs/performance.md), fp32 otherwise."""
     device = torch.device(device)
     if accel.precision != "auto":
         return replace(accel)
-    bf16 = device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cuda":
+        bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    else:
+        bf16 = device.type == "cpu" and cpu_has_native_bf16()
     return replace(accel, precision="bf16" if bf16 else "fp32")
 
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 from conftest import random_batch, tiny_config
 
+import gqn.accel as accel_module
 from gqn.accel import AccelConfig, autocast, prepare_model, resolve, to_memory_format
 from gqn.losses import gaussian_nll, kl_normal
 from gqn.models import GQN
@@ -18,8 +19,11 @@ def elbo_terms(model, batch, accel, seed=0):
     return terms
 
 
-def test_resolve_auto_is_fp32_on_cpu_and_keeps_explicit_choices():
-    assert resolve(AccelConfig(), CPU).precision == "fp32"
+@pytest.mark.parametrize("native_bf16", [True, False])
+def test_resolve_auto_follows_native_bf16_and_keeps_explicit_choices(monkeypatch, native_bf16):
+    monkeypatch.setattr(accel_module, "cpu_has_native_bf16", lambda: native_bf16)
+    assert resolve(AccelConfig(), CPU).precision == ("bf16" if native_bf16 else "fp32")
+    assert resolve(AccelConfig(precision="fp32"), CPU).precision == "fp32"
     assert resolve(AccelConfig(precision="bf16"), CPU).precision == "bf16"
     assert resolve(AccelConfig(precision="fp32", compile=True), "cpu").compile
 
