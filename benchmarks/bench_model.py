@@ -29,7 +29,7 @@ import torch.nn.functional as F
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from gqn.accel import AccelConfig, autocast, prepare_model, resolve, to_memory_format
+from gqn.accel import AccelConfig, autocast, prepare_batch, prepare_model, resolve
 from gqn.batch import QueryBatch
 from gqn.models import GQN, GQNConfig
 
@@ -197,7 +197,7 @@ def run_case(args: argparse.Namespace, device: torch.device) -> dict:
     eager = GQN(config).to(device)
     eager.draw.fuse_canvas = eager.draw.fuse_canvas and not args.no_fuse_canvas
     batch = random_batch(config, batch_size, context, device)
-    batch.query_image = to_memory_format(batch.query_image, accel)
+    batch = prepare_batch(batch, accel, device)
     optimizer = torch.optim.Adam(eager.parameters(), lr=5e-4)
 
     def train_step(model: torch.nn.Module) -> None:

@@ -15,7 +15,7 @@ import torch
 from bench_model import model_setup, random_batch
 from torch.profiler import ProfilerActivity, profile
 
-from gqn.accel import AccelConfig, autocast, prepare_model, to_memory_format
+from gqn.accel import AccelConfig, autocast, prepare_batch, prepare_model
 from gqn.models import GQN
 
 # Operators that copy a device tensor to the host and therefore wait for the device.
@@ -39,7 +39,7 @@ def main() -> None:
     model = prepare_model(GQN(config), accel, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
     batch = random_batch(config, batch_size, context, device)
-    batch.query_image = to_memory_format(batch.query_image, accel)
+    batch = prepare_batch(batch, accel, device)
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from bench_model import demo_setup
 
-from gqn.accel import AccelConfig, autocast, prepare_model, to_memory_format
+from gqn.accel import AccelConfig, autocast, prepare_batch, prepare_model
 from gqn.data.dataset import make_loader
 from gqn.models import GQN
 
@@ -46,7 +46,7 @@ def train(args: argparse.Namespace, accel: AccelConfig) -> dict:
     curve = []
     start = time.perf_counter()
     for batch in loader:
-        batch.query_image = to_memory_format(batch.query_image, accel)
+        batch = prepare_batch(batch, accel, "cpu")
         optimizer.zero_grad(set_to_none=True)
         with autocast(accel, torch.device("cpu")):
             terms = model(batch, sigma=args.sigma)

@@ -22,6 +22,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from gqn.batch import QueryBatch
+
 logger = logging.getLogger(__name__)
 
 Precision = Literal["auto", "fp32", "bf16"]
@@ -97,3 +99,13 @@ def to_memory_format(tensor: torch.Tensor, accel: AccelConfig) -> torch.Tensor:
     if accel.channels_last and tensor.dim() == 4:
         return tensor.contiguous(memory_format=torch.channels_last)
     return tensor
+
+
+def prepare_batch(
+    batch: QueryBatch, accel: AccelConfig, device: torch.device | str, non_blocking: bool = False
+) -> QueryBatch:
+    """``batch`` on ``device`` with its 4-d query image in the model's memory layout (the 5-d
+    context images are flattened to 4-d inside the representation network)."""
+    batch = batch.to(device, non_blocking=non_blocking)
+    batch.query_image = to_memory_format(batch.query_image, accel)
+    return batch

@@ -5,7 +5,7 @@ import torch
 from conftest import random_batch, tiny_config
 
 import gqn.accel as accel_module
-from gqn.accel import AccelConfig, autocast, prepare_model, resolve, to_memory_format
+from gqn.accel import AccelConfig, autocast, prepare_batch, prepare_model, resolve
 from gqn.losses import gaussian_nll, kl_normal
 from gqn.models import GQN
 
@@ -79,7 +79,8 @@ def test_channels_last_equals_contiguous():
     assert fast.draw.generator_steps[0].core.gates.weight.is_contiguous(
         memory_format=torch.channels_last
     )
-    batch.query_image = to_memory_format(batch.query_image, accel)
+    batch = prepare_batch(batch, accel, CPU)
+    assert batch.query_image.is_contiguous(memory_format=torch.channels_last)
     terms = elbo_terms(fast, batch, accel)
     torch.testing.assert_close(terms.nll, reference.nll, rtol=1e-5, atol=1e-3)
     torch.testing.assert_close(terms.kl_per_step, reference.kl_per_step, rtol=1e-4, atol=1e-4)

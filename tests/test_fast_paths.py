@@ -9,7 +9,7 @@ import torch
 from conftest import random_batch, tiny_config
 from torch.utils.flop_counter import FlopCounterMode
 
-from gqn.accel import AccelConfig, autocast, prepare_model, to_memory_format
+from gqn.accel import AccelConfig, autocast, prepare_batch, prepare_model
 from gqn.models import GQN
 
 CPU = torch.device("cpu")
@@ -94,7 +94,7 @@ def test_channels_last_gradients_equal_contiguous(core_weights):
     terms, grads = elbo_and_grads(model, batch)
     accel = AccelConfig(precision="fp32", channels_last=True)
     fast = prepare_model(copy.deepcopy(model), accel, CPU)
-    batch.query_image = to_memory_format(batch.query_image, accel)
+    batch = prepare_batch(batch, accel, CPU)
     cl_terms, cl_grads = elbo_and_grads(fast, batch, accel)
     torch.testing.assert_close(cl_terms.loss, terms.loss, rtol=1e-5, atol=1e-3)
     for name, grad in grads.items():
@@ -108,7 +108,7 @@ def test_bf16_channels_last_close_to_fp32_reference(core_weights):
     ref_terms, ref_grads = elbo_and_grads(reference, batch)
     accel = AccelConfig(precision="bf16", channels_last=True)
     fast = prepare_model(fast, accel, CPU)
-    batch.query_image = to_memory_format(batch.query_image, accel)
+    batch = prepare_batch(batch, accel, CPU)
     terms, grads = elbo_and_grads(fast, batch, accel)
     torch.testing.assert_close(terms.nll, ref_terms.nll, rtol=2e-3, atol=0.0)
     torch.testing.assert_close(terms.kl, ref_terms.kl, rtol=5e-2, atol=5e-2)

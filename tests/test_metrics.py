@@ -83,3 +83,8 @@ def test_ms_ssim_only_where_size_allows():
 def test_shape_mismatch_rejected():
     with pytest.raises(ValueError, match="pred and target"):
         metrics.mse(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
+
+
+def test_ssim_on_images_smaller_than_the_window_is_a_clear_error():
+    with pytest.raises(ValueError, match="at least 11 px"):
+        metrics.ssim(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))

@@ -61,6 +61,11 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(b,) SSIM (Gaussian 11 / 1.5, valid window, data range 1); needs s >= 11."""
     _check(pred, target)
+    if min(pred.shape[-2:]) < SSIM_WINDOW:
+        raise ValueError(
+            f"SSIM with an {SSIM_WINDOW}x{SSIM_WINDOW} window needs images of at least "
+            f"{SSIM_WINDOW} px, got {tuple(pred.shape[-2:])}: use a larger image size"
+        )
     return _ssim(
         pred.float().clamp(0, 1),
         target.float().clamp(0, 1),

@@ -174,7 +174,9 @@ class Trainer:
             if state is not None:
                 truncate_metrics(self.run_dir, self.step)
             self.log = RunLog(self.run_dir, config.log.tensorboard)
-            self.preview = preview_batch(config.data, self.source).to(self.device)
+            self.preview = accel_lib.prepare_batch(
+                preview_batch(config.data, self.source), self.accel, self.device
+            )
 
     def _restore(self, state: dict) -> None:
         load_model_state(self.model, state)
@@ -298,9 +300,8 @@ class Trainer:
                 for batch in rng_neutral(loader):
                     if self.step >= max_steps:
                         break
-                    finite, stopping, metrics = self._train_step(
-                        batch.to(self.device, non_blocking=True), stop
-                    )
+                    batch = accel_lib.prepare_batch(batch, self.accel, self.device, True)
+                    finite, stopping, metrics = self._train_step(batch, stop)
                     if finite:
                         window.add(metrics)
                         self.health.record_step(self.step + 1, True)
