@@ -38,3 +38,16 @@ def test_blank_prior_samples_warn():
     assert "near-constant" in h.check_samples(1, torch.full((4, 3, 8, 8), 0.01))
     g = torch.Generator().manual_seed(0)
     assert h.check_samples(1, torch.rand(4, 3, 8, 8, generator=g)) is None
+
+
+def test_state_dict_carries_a_kl_window_across_a_resume():
+    config = HealthConfig(window=3, warmup_steps=0, kl_collapse_nats=0.01)
+    h = HealthMonitor(config)
+    h.record_step(1, False)
+    assert [h.observe_kl(s, 0.001) for s in (1, 2)] == [None, None]
+    resumed = HealthMonitor(config)
+    resumed.load_state_dict(h.state_dict())
+    assert resumed.bad_total == 1 and resumed.bad_in_a_row == 1
+    assert "collapsed" in resumed.observe_kl(3, 0.001)  # the third low point, not the first
+    fresh = HealthMonitor(config)
+    assert fresh.observe_kl(3, 0.001) is None

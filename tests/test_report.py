@@ -55,5 +55,5 @@ def test_report_has_every_section_and_relative_links(tmp_path):
     assert "| data (reused) | 10 s |" in text and "| train | 5.0 min |" in text
     assert "| total | 5.2 min |" in text
     assert text.count("| 1 | nearest_view |") == 1 and text.count("| nearest_view |") == 2
-    assert "best baseline (nearest_view) 0.500" in text
+    assert "best baseline (nearest_view) 0.400" in text
     assert "- cpu: test cpu" in text

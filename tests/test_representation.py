@@ -52,6 +52,30 @@ def test_scenes_with_different_view_counts_in_one_batch():
     assert torch.count_nonzero(r[2]) == 0
 
 
+def test_mean_aggregation_averages_the_unmasked_views_of_each_scene():
+    torch.manual_seed(0)
+    net = make_representation("tower", 32, r_channels=16)
+    x, v = _views(3, 4)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 0, 1, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    total = aggregate(net, x, v, mask)
+    mean = aggregate(net, x, v, mask, reduction="mean")
+    torch.testing.assert_close(mean[0], total[0] / 4)
+    torch.testing.assert_close(
+        mean[1], (net(x[1, :1], v[1, :1]) + net(x[1, 2:3], v[1, 2:3]))[0] / 2
+    )
+    assert torch.count_nonzero(mean[2]) == 0  # no view: r = 0, not 0/0
+    repeated = aggregate(
+        net,
+        x[:, :1].expand(3, 5, -1, -1, -1),
+        v[:, :1].expand(3, 5, -1),
+        torch.ones(3, 5, dtype=torch.bool),
+        "mean",
+    )
+    torch.testing.assert_close(repeated, net(x[:, 0], v[:, 0]))  # the mean does not grow with K
+    with pytest.raises(ValueError, match="'sum' or 'mean'"):
+        aggregate(net, x, v, mask, reduction="max")
+
+
 def test_zero_context_views_gives_zero_r():
     net = make_representation("tower", 32, r_channels=16)
     x, v = _views(2, 0)

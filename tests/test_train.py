@@ -132,9 +132,9 @@ def test_resume_in_process_continues_the_curve(tmp_path):
     assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5, 6]
     for step in a:
         assert b[step] == pytest.approx(a[step], rel=1e-6), step
-    ma, _ = load_checkpoint(tmp_path / "a")["model"], None
-    mb = load_checkpoint(tmp_path / "b")["model"]
-    assert all(torch.allclose(ma[k], mb[k], atol=0) for k in ma)
+    sa, sb = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
+    assert all(torch.allclose(sa["model"][k], sb["model"][k], atol=0) for k in sa["model"])
+    assert sb["health"] == sa["health"]  # the health windows resumed too
     assert (tmp_path / "b" / "config.yaml").exists()
     assert list((tmp_path / "a" / "images").glob("preview_*.png"))
     assert [p.name for p in list_checkpoints(tmp_path / "a")] == [

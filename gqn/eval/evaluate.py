@@ -9,6 +9,7 @@ the same for every K = 1 ... V - 1.
 Methods, each scored with :func:`gqn.eval.metrics.image_metrics` against the query image:
 
 - ``reconstruction``: posterior mean image (the inference network sees the query image);
+- ``prior_sample``: each of N prior samples scored on its own, the scores averaged over the N;
 - ``prior_mean``: pixel-wise mean of N prior samples;
 - ``best_of_n``: the prior sample with the lowest MSE to the query image (per query);
 - ``nearest_view`` and ``mean_image``: the baselines of :mod:`gqn.eval.baselines`.
@@ -39,9 +40,16 @@ from gqn.viewpoint import pose_to_viewpoint
 
 log = logging.getLogger(__name__)
 
-METHODS = ("reconstruction", "prior_mean", "best_of_n", "nearest_view", "mean_image")
-MODEL_METHODS = METHODS[:3]
-BASELINES = METHODS[3:]
+METHODS = (
+    "reconstruction",
+    "prior_sample",
+    "prior_mean",
+    "best_of_n",
+    "nearest_view",
+    "mean_image",
+)
+MODEL_METHODS = METHODS[:4]
+BASELINES = METHODS[4:]
 ELBO_KEYS = ("nll_nats", "kl_nats", "nll_bits_per_dim", "kl_bits_per_dim")
 MEAN_IMAGE_SCENES = 500  # training scenes (evenly spaced) averaged for the mean-image baseline
 
@@ -102,7 +110,8 @@ def _predictions(
     num_samples: int,
     generator: torch.Generator,
 ) -> dict[str, torch.Tensor]:
-    """Every method's (b, c, s, s) prediction of the batch's query images."""
+    """Every method's (b, c, s, s) prediction of the batch's query images; ``prior_sample`` is
+    all N samples, (b, n, c, s, s)."""
     samples = model.sample(
         batch.context_images,
         batch.context_viewpoints,
@@ -114,6 +123,7 @@ def _predictions(
     b = batch.num_scenes
     return {
         "reconstruction": reconstruction,
+        "prior_sample": samples,
         "prior_mean": samples.mean(1),
         "best_of_n": best_of_n(samples, batch.query_image),
         "nearest_view": nearest_view(
@@ -121,6 +131,17 @@ def _predictions(
         ),
         "mean_image": train_mean.to(batch.query_image)[None].expand(b, -1, -1, -1),
     }
+
+
+def _scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor | None]:
+    """Per-query metrics (b,) of a prediction (b, c, s, s), or of each of n predictions
+    (b, n, c, s, s) averaged over the n."""
+    if pred.dim() == 4:
+        return metrics.image_metrics(pred.clamp(0, 1), target)
+    b, n = pred.shape[:2]
+    flat_target = target[:, None].expand_as(pred).flatten(0, 1)
+    scores = metrics.image_metrics(pred.flatten(0, 1).clamp(0, 1), flat_target)
+    return {k: None if v is None else v.view(b, n).mean(1) for k, v in scores.items()}
 
 
 @torch.no_grad()
@@ -149,8 +170,7 @@ def _evaluate_k(
         # the ELBO's posterior pass also gives the reconstruction (same z, no second pass)
         preds = _predictions(model, batch, terms.mean, train_mean, num_samples, generator)
         for name, pred in preds.items():
-            scores = metrics.image_metrics(pred.clamp(0, 1), batch.query_image)
-            per_method[name].add(scores, batch.num_scenes)
+            per_method[name].add(_scores(pred, batch.query_image), batch.num_scenes)
     dims = int(images[0, 0].numel())
     row: dict[str, Any] = {"k": k, **elbo.means(("nll_nats", "kl_nats"))}
     row["nll_bits_per_dim"] = nats_to_bits_per_dim(row["nll_nats"], dims)
@@ -282,7 +302,8 @@ def markdown_report(result: dict[str, Any]) -> str:
             f"{result['image_size']}x{result['image_size']}; one query view per scene, the same "
             "scenes and queries for every K; context sets nested.",
             f"- Prior: {result['num_samples']} samples per query (mean image of each sample); "
-            "`prior_mean` = their pixel-wise mean, `best_of_n` = the sample of lowest MSE.",
+            "`prior_sample` = each sample scored alone (mean score), `prior_mean` = their pixel-wise "
+            "mean, `best_of_n` = the sample of lowest MSE.",
             f"- ELBO terms at pixel sigma {result['sigma']:g}.",
             "- SSIM: Gaussian window 11, sigma 1.5, data range 1, valid window (pytorch-msssim); "
             f"PSNR = 10 log10(1/MSE), capped at {metrics.PSNR_CAP:.0f} dB; MS-SSIM: {ms}.",

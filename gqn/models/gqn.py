@@ -16,7 +16,7 @@ from gqn.batch import QueryBatch
 from gqn.losses import ELBOTerms, gaussian_nll
 from gqn.models.base import SceneModel
 from gqn.models.draw import ConditionalDRAW, CoreWeights, DrawOutput
-from gqn.models.representation import aggregate, make_representation
+from gqn.models.representation import Reduction, aggregate, make_representation
 from gqn.viewpoint import VIEWPOINT_DIM
 
 HIDDEN_SCALE = 4  # the DRAW hidden state lives at 1/4 of the image resolution
@@ -48,6 +48,7 @@ class GQNConfig:
     core_weights: CoreWeights = "shared"
     kernel_size: int = 5
     precompute_constant_inputs: bool = True
+    aggregation: Reduction = "sum"
 
     def __post_init__(self) -> None:
         if self.image_size < 8 or self.image_size % 8 != 0:
@@ -64,6 +65,8 @@ class GQNConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.aggregation not in ("sum", "mean"):
+            raise ValueError(f"aggregation must be 'sum' or 'mean', got {self.aggregation!r}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and positive, got {self.kernel_size}")
 
@@ -115,7 +118,13 @@ class GQN(SceneModel):
                 f"context_mask must be a bool ({b}, {k}) tensor, "
                 f"got {context_mask.dtype} {tuple(context_mask.shape)}"
             )
-        return aggregate(self.representation, context_images, context_viewpoints, context_mask)
+        return aggregate(
+            self.representation,
+            context_images,
+            context_viewpoints,
+            context_mask,
+            self.config.aggregation,
+        )
 
     def condition(self, r: torch.Tensor, query_viewpoint: torch.Tensor) -> torch.Tensor:
         """[v^q, r] at the hidden resolution (b, 7 + r_channels, s/4, s/4).

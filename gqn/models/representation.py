@@ -13,10 +13,16 @@ Every convolution is followed by a ReLU, as in the paper's figure. Viewpoints ar
 ``expand`` (repetition), never by learned layers.
 
 :func:`aggregate` sums the per-view r_k over the context views of each scene with a mask, so a
-batch can hold scenes with different numbers of views, including none (r = 0).
+batch can hold scenes with different numbers of views, including none (r = 0). It can also
+average them (``reduction="mean"``): the paper sums (eq 4.4), which makes r grow linearly with
+the number of views K; CGQN (Kumar et al. 2018, §3) asks only for a permutation-invariant
+aggregation, and the thesis (§4.1) notes that summed views beyond some point interfere. See
+``GQNConfig.aggregation`` for when the mean matters.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -122,21 +128,31 @@ def make_representation(
     return REPRESENTATIONS[name](image_size, image_channels, r_channels)
 
 
+Reduction = Literal["sum", "mean"]
+
+
 def aggregate(
     network: Representation,
     images: torch.Tensor,
     viewpoints: torch.Tensor,
     mask: torch.Tensor,
+    reduction: Reduction = "sum",
 ) -> torch.Tensor:
-    """r = sum_k mask_k * f(x_k, v_k) (eq 4.4), all b*k views in one batched call.
+    """r = sum_k mask_k * f(x_k, v_k) (eq 4.4), all b*k views in one batched call; with
+    ``reduction="mean"`` the sum is divided by the number of unmasked views of each scene.
 
     Shapes: images (b, k, c, s, s), viewpoints (b, k, 7), mask (b, k) bool
-    -> r (b, r_channels, rh, rw). With k = 0, r is zero.
+    -> r (b, r_channels, rh, rw). A scene with no (unmasked) view has r = 0.
     """
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
     b, k = images.shape[:2]
     size = network.output_size
     if k == 0:
         return images.new_zeros(b, network.r_channels, size, size)
     r_k = network(images.flatten(0, 1), viewpoints.flatten(0, 1))
     r_k = r_k.unflatten(0, (b, k))
-    return (r_k * mask[:, :, None, None, None].to(r_k.dtype)).sum(1)
+    weights = mask.to(r_k.dtype)
+    if reduction == "mean":
+        weights = weights / weights.sum(1, keepdim=True).clamp(min=1)
+    return (r_k * weights[:, :, None, None, None]).sum(1)

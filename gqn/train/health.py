@@ -33,6 +33,23 @@ class HealthMonitor:
         self._high_kl = 0
         self._kl_min = math.inf
 
+    def state_dict(self) -> dict[str, float]:
+        """The counters and windows, so warnings keep counting across ``--resume``."""
+        return {
+            "bad_in_a_row": self.bad_in_a_row,
+            "bad_total": self.bad_total,
+            "low_kl": self._low_kl,
+            "high_kl": self._high_kl,
+            "kl_min": self._kl_min,
+        }
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.bad_in_a_row = int(state["bad_in_a_row"])
+        self.bad_total = int(state["bad_total"])
+        self._low_kl = int(state["low_kl"])
+        self._high_kl = int(state["high_kl"])
+        self._kl_min = float(state["kl_min"])
+
     def record_step(
         self, step: int, finite: bool, loss: float = math.nan, grad_norm: float = math.nan
     ) -> None:

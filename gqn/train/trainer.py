@@ -184,6 +184,8 @@ class Trainer:
         self.sigma.load_state_dict(state["schedules"]["sigma"])
         self.lr.load_state_dict(state["schedules"]["lr"])
         self.step = int(state["step"])
+        if "health" in state:  # absent in checkpoints of gqn <= 0.1: counters start afresh
+            self.health.load_state_dict(state["health"])
         per_rank = state.get("rng_per_rank") or [state["rng"]]
         if len(per_rank) == self.info.world_size:
             set_rng_state(per_rank[self.info.rank])
@@ -209,6 +211,7 @@ class Trainer:
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "schedules": {"sigma": self.sigma.state_dict(), "lr": self.lr.state_dict()},
+                "health": self.health.state_dict(),
                 "step": self.step,
                 "data_position": self.step,
                 "rng": states[0],

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 METRIC_LABELS = {"mse": "MSE", "psnr": "PSNR (dB)", "ssim": "SSIM", "ms_ssim": "MS-SSIM"}
 METHOD_STYLES = {
     "reconstruction": dict(color="tab:green", marker="o"),
+    "prior_sample": dict(color="tab:cyan", marker="v"),
     "prior_mean": dict(color="tab:blue", marker="s"),
     "best_of_n": dict(color="tab:purple", marker="^"),
     "nearest_view": dict(color="tab:gray", marker="x", linestyle="--"),

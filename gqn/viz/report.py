@@ -83,10 +83,11 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         m = row["methods"]
         best = max(BASELINES, key=lambda b: m[b]["ssim"])
         lines.append(
-            f"- K = {row['k']}: SSIM reconstruction {m['reconstruction']['ssim']:.3f}, prior mean "
-            f"{m['prior_mean']['ssim']:.3f}, best-of-{result['num_samples']} "
-            f"{m['best_of_n']['ssim']:.3f} vs best baseline ({best}) {m[best]['ssim']:.3f}; "
-            f"PSNR {m['reconstruction']['psnr']:.2f} / {m['prior_mean']['psnr']:.2f} / "
+            f"- K = {row['k']}: SSIM reconstruction {m['reconstruction']['ssim']:.3f}, prior "
+            f"sample {m['prior_sample']['ssim']:.3f}, prior mean {m['prior_mean']['ssim']:.3f}, "
+            f"best-of-{result['num_samples']} {m['best_of_n']['ssim']:.3f} vs best baseline "
+            f"({best}) {m[best]['ssim']:.3f}; PSNR {m['reconstruction']['psnr']:.2f} / "
+            f"{m['prior_sample']['psnr']:.2f} / {m['prior_mean']['psnr']:.2f} / "
             f"{m['best_of_n']['psnr']:.2f} dB vs {m[best]['psnr']:.2f} dB."
         )
     return lines
