@@ -31,6 +31,14 @@ def test_kl_collapse_and_growth_warn_after_a_window():
     assert h.observe_kl(2, 60.0) is None
     assert "growing without bound" in h.observe_kl(3, 600.0)
     assert h.observe_kl(4, 6.0) is None
+    # a KL rising while sigma anneals (before growth_start) sets no minimum to grow from
+    h = HealthMonitor(HealthConfig(window=2, warmup_steps=0, kl_growth_factor=10), growth_start=5)
+    assert [h.observe_kl(s, kl) for s, kl in ((1, 0.01), (2, 1.0), (3, 5.0), (4, 9.0))] == [
+        None
+    ] * 4
+    assert [h.observe_kl(s, 9.0) for s in (5, 6, 7)] == [None] * 3
+    assert h.observe_kl(8, 95.0) is None
+    assert "growing without bound" in h.observe_kl(9, 120.0)
 
 
 def test_blank_prior_samples_warn():

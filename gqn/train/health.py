@@ -25,8 +25,12 @@ class TooManyBadSteps(RuntimeError):
 class HealthMonitor:
     """Counts consecutive non-finite steps and watches the KL and the prior samples."""
 
-    def __init__(self, config: HealthConfig):
+    def __init__(self, config: HealthConfig, growth_start: int = 0):
+        """``growth_start``: the step from which the KL's running minimum is tracked for the
+        growth warning (the trainer passes the end of the pixel-sigma anneal: while sigma falls
+        the KL rises by design)."""
         self.config = config
+        self.growth_start = growth_start
         self.bad_in_a_row = 0
         self.bad_total = 0
         self._low_kl = 0
@@ -80,12 +84,12 @@ class HealthMonitor:
 
     def observe_kl(self, step: int, kl_nats: float) -> str | None:
         """Feed the mean KL (nats/image) of a log window; a warning text when the KL has been
-        below ``kl_collapse_nats`` or above ``kl_growth_factor`` x its running minimum for
-        ``window`` log points in a row (once per stretch)."""
+        below ``kl_collapse_nats`` or above ``kl_growth_factor`` x its running minimum since
+        ``growth_start`` for ``window`` log points in a row (once per stretch)."""
         c = self.config
         if step < c.warmup_steps:
             return None
-        if math.isfinite(kl_nats):
+        if math.isfinite(kl_nats) and step >= self.growth_start:
             self._kl_min = min(self._kl_min, max(kl_nats, c.kl_collapse_nats))
         self._low_kl = self._low_kl + 1 if kl_nats < c.kl_collapse_nats else 0
         grown = not math.isfinite(kl_nats) or kl_nats > c.kl_growth_factor * self._kl_min

@@ -156,7 +156,7 @@ class Trainer:
         )
         self.sigma = pixel_sigma_schedule(o.sigma_start, o.sigma_end, o.sigma_steps)
         self.lr = learning_rate_schedule(o.lr_start, o.lr_end, o.lr_steps)
-        self.health = HealthMonitor(config.health)
+        self.health = HealthMonitor(config.health, growth_start=o.sigma_steps)
         self.step = 0
         torch.manual_seed(config.seed + 1 + info.rank)  # per-rank posterior noise
         if state is not None:
