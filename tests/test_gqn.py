@@ -236,6 +236,20 @@ def test_bad_config_values():
         GQNConfig(num_steps=0)
     with pytest.raises(ValueError, match="core_weights"):
         GQN(GQNConfig(core_weights="sometimes"))
+    with pytest.raises(ValueError, match="aggregation must be 'sum' or 'mean'"):
+        GQNConfig(aggregation="max")
+
+
+def test_mean_aggregation_model_does_not_grow_r_with_repeated_views():
+    torch.manual_seed(0)
+    summed = GQN(tiny_config(image_size=32))
+    averaged = GQN(tiny_config(image_size=32, aggregation="mean"))
+    averaged.load_state_dict(summed.state_dict())  # same weights, only the reduction differs
+    batch = random_batch(b=2, k=1, seed=3)
+    x, v = batch.context_images, batch.context_viewpoints
+    x4, v4 = x.expand(2, 4, *x.shape[2:]), v.expand(2, 4, 7)
+    torch.testing.assert_close(averaged.represent(x4, v4), summed.represent(x, v))
+    torch.testing.assert_close(summed.represent(x4, v4), 4 * summed.represent(x, v))
 
 
 def test_tiny_model_overfits_one_batch():
