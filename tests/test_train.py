@@ -120,8 +120,12 @@ def test_online_training_shares_no_scene_with_generated_stores_or_previews(tmp_p
     assert not any(np.array_equal(a, b) for a in trained for b in stored)
 
 
+# Every KL counts as "collapsed" and no warning fires: the health counters then count log steps.
+COUNTING_HEALTH = {"kl_collapse_nats": 1e9, "window": 100}
+
+
 def test_resume_in_process_continues_the_curve(tmp_path):
-    cfg_path = write_config(tmp_path)
+    cfg_path = write_config(tmp_path, health=COUNTING_HEALTH)
     straight = train(load_run_config(cfg_path, [f"out_dir={tmp_path / 'a'}"]))
     assert straight.status == "finished" and straight.step == 6
     half = [f"out_dir={tmp_path / 'b'}"]
@@ -135,12 +139,29 @@ def test_resume_in_process_continues_the_curve(tmp_path):
     sa, sb = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
     assert all(torch.allclose(sa["model"][k], sb["model"][k], atol=0) for k in sa["model"])
     assert sb["health"] == sa["health"]  # the health windows resumed too
+    assert sa["health"]["low_kl"] == 6
     assert (tmp_path / "b" / "config.yaml").exists()
     assert list((tmp_path / "a" / "images").glob("preview_*.png"))
     assert [p.name for p in list_checkpoints(tmp_path / "a")] == [
         "step_00000003.pt",
         "step_00000006.pt",
     ]
+
+
+def test_checkpoint_of_gqn_0_1_without_new_keys_resumes(tmp_path):
+    """A 0.1 checkpoint has no model.aggregation (behaviour: sum) and no health state."""
+    cfg_path = write_config(tmp_path, health=COUNTING_HEALTH)
+    run = [f"out_dir={tmp_path / 'old'}"]
+    train(load_run_config(cfg_path, [*run, "optim.max_steps=3"]))
+    path = find_latest(tmp_path / "old")
+    state = torch.load(path, weights_only=True)
+    del state["config"]["model"]["aggregation"], state["health"]
+    torch.save(state, path)
+    resumed = train(load_run_config(cfg_path, run), resume=True)
+    assert resumed.status == "finished" and resumed.step == 6
+    assert load_checkpoint(tmp_path / "old")["health"]["low_kl"] == 3  # counted afresh
+    with pytest.raises(ValueError, match=r"model\.aggregation: 'sum' != 'mean'"):
+        train(load_run_config(cfg_path, [*run, "model.aggregation=mean"]), resume=True)
 
 
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):

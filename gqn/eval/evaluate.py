@@ -302,8 +302,8 @@ def markdown_report(result: dict[str, Any]) -> str:
             f"{result['image_size']}x{result['image_size']}; one query view per scene, the same "
             "scenes and queries for every K; context sets nested.",
             f"- Prior: {result['num_samples']} samples per query (mean image of each sample); "
-            "`prior_sample` = each sample scored alone (mean score), `prior_mean` = their pixel-wise "
-            "mean, `best_of_n` = the sample of lowest MSE.",
+            "`prior_sample` = each sample scored alone (mean score), `prior_mean` = their "
+            "pixel-wise mean, `best_of_n` = the sample of lowest MSE.",
             f"- ELBO terms at pixel sigma {result['sigma']:g}.",
             "- SSIM: Gaussian window 11, sigma 1.5, data range 1, valid window (pytorch-msssim); "
             f"PSNR = 10 log10(1/MSE), capped at {metrics.PSNR_CAP:.0f} dB; MS-SSIM: {ms}.",

@@ -1,8 +1,9 @@
 """The Generative Query Network (Eslami et al., Science 2018; thesis ch. 4).
 
-A representation network turns context views into r = sum_k f(x_k, v_k) (eq 4.4); a conditional
-conv-DRAW generator renders the query view from [v^q, r] (eqs 4.5-4.10); an inference network
-gives the posterior for training (eqs 4.11-4.16); the loss is the negative ELBO (eq 4.17).
+A representation network turns context views into r = sum_k f(x_k, v_k) (eq 4.4; or their mean,
+``GQNConfig.aggregation``); a conditional conv-DRAW generator renders the query view from
+[v^q, r] (eqs 4.5-4.10); an inference network gives the posterior for training (eqs 4.11-4.16);
+the loss is the negative ELBO (eq 4.17).
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class GQNConfig:
     writes pi_{theta_l}). The default is ``"shared"``: the thesis (§4.1) argues the weights must be
     shared across steps, the parameter count then does not grow with L, and the step is the same
     recurrent function at every l, as in DRAW.
+
+    ``aggregation``: ``"sum"`` (eq 4.4, default) or ``"mean"`` of the per-view r_k. The sum grows
+    linearly with the number of context views K; the mean keeps r's scale for any K, so a model
+    trained with K <= 5 can be queried with K = 14 (docs/model.md has the gate-saturation probe).
 
     ``precompute_constant_inputs`` computes the gate contribution of the inputs that are constant
     for all L steps (v^q, r, x^q) once per query; ``False`` is the straightforward reference path

@@ -32,6 +32,7 @@ from gqn.train.checkpoint import (
     load_checkpoint,
     load_model_state,
     rng_state,
+    run_config_of,
     save_checkpoint,
     set_rng_state,
 )
@@ -101,9 +102,13 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
 
 
 def check_resumable(config: RunConfig, state: dict) -> None:
-    """Refuse a checkpoint whose model config differs; warn where the data stream differs."""
+    """Refuse a checkpoint whose model config differs; warn where the data stream differs.
+
+    The stored model config is completed with today's defaults first, so a checkpoint written
+    before a model key existed (e.g. ``aggregation``, added in 0.2.0 with default ``sum``, the
+    only behaviour before) resumes when the current config uses that default."""
     stored = state["config"]
-    diffs = config_differences(stored.get("model", {}), to_dict(config.model), "model.")
+    diffs = config_differences(to_dict(run_config_of(state).model), to_dict(config.model), "model.")
     if diffs:
         raise ValueError(
             f"{state['path']} was trained with a different model config: "
