@@ -61,6 +61,10 @@ def init(requested_device: str) -> DistInfo:
 
 
 def shutdown(info: DistInfo) -> None:
+    """Leave the process group. Call it after the DistributedDataParallel wrapper is freed: a
+    process group still referenced at interpreter exit has its gloo threads destroyed during
+    finalization, which aborts the process (SIGABRT, "terminate called without an active
+    exception") after the work is done."""
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
 

@@ -9,6 +9,7 @@ step. Checkpoints every ``log.checkpoint_every`` steps and on exit (end, Ctrl-C,
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -360,6 +361,7 @@ def train(config: RunConfig, resume: bool = False) -> TrainResult:
     try:
         result = Trainer(config, info, resume).run()
     finally:
+        gc.collect()  # the Trainer's DDP wrapper holds the process group: free it first
         distributed.shutdown(info)
     (log.error if result.status == "unhealthy" else log.info)(result.message)
     return result
