@@ -109,3 +109,5 @@ def test_online_mode_yields_valid_batches():
     views = draw_views(2, 0, 0, 4, 5, 0, 3)
     expect = torch.from_numpy(frames[np.arange(4), views[:, -1]]).permute(0, 3, 1, 2) / 255
     torch.testing.assert_close(first[3], expect.float())
+    with pytest.raises(ValueError, match="rank 2 outside world_size 2"):
+        OnlineSceneDataset(fam, 4, rank=2, world_size=2)

@@ -131,7 +131,50 @@ class SceneDataset(Dataset):
         return torch.from_numpy(frames), torch.from_numpy(poses)
 
 
-class QueryBatchSampler(Sampler):
+class StepStream:
+    """What the on-disk sampler and the online dataset share: a stream of training steps
+    ``start_step .. num_steps - 1`` (endless if ``num_steps`` is None) of ``batch_size`` scenes
+    per rank, each step with its K drawn by :func:`draw_views` from ``(seed, step, rank)``."""
+
+    def __init__(
+        self,
+        views: int,
+        batch_size: int,
+        min_context: int,
+        max_context: int | None,
+        seed: int,
+        start_step: int,
+        num_steps: int | None,
+        rank: int,
+        world_size: int,
+    ):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.views, self.batch_size = views, batch_size
+        self.min_context, self.max_context = _check_context(views, min_context, max_context)
+        self.seed, self.start_step, self.num_steps = seed, start_step, num_steps
+        self.rank, self.world_size = rank, world_size
+
+    def step_views(self, step: int, scenes: int) -> np.ndarray:
+        """View indices ``(scenes, K+1)`` of ``step`` on this rank (K context views, query)."""
+        return draw_views(
+            self.seed, step, self.rank, scenes, self.views, self.min_context, self.max_context
+        )
+
+    def steps(self, offset: int = 0, stride: int = 1) -> Iterator[int]:
+        """Steps ``start_step + offset, + stride, ...`` up to ``num_steps`` (or forever)."""
+        step = self.start_step + offset
+        while self.num_steps is None or step < self.num_steps:
+            yield step
+            step += stride
+
+    def __len__(self) -> int:
+        if self.num_steps is None:
+            raise TypeError(f"an endless {type(self).__name__} (num_steps=None) has no length")
+        return max(0, self.num_steps - self.start_step)
+
+
+class QueryBatchSampler(StepStream, Sampler):
     """Yields, per step, ``batch_size`` items ``(dataset index, view indices (K+1,))``.
 
     Scenes are taken in a permutation seeded by ``(seed, epoch)``; an epoch is
@@ -153,17 +196,23 @@ class QueryBatchSampler(Sampler):
         rank: int = 0,
         world_size: int = 1,
     ):
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        super().__init__(
+            views,
+            batch_size,
+            min_context,
+            max_context,
+            seed,
+            start_step,
+            num_steps,
+            rank,
+            world_size,
+        )
         self.steps_per_epoch = num_scenes // (batch_size * world_size)
         if self.steps_per_epoch < 1:
             raise ValueError(
                 f"{num_scenes} scenes cannot fill one step of {batch_size} x {world_size} rank(s)"
             )
-        self.num_scenes, self.views, self.batch_size = num_scenes, views, batch_size
-        self.min_context, self.max_context = _check_context(views, min_context, max_context)
-        self.seed, self.start_step, self.num_steps = seed, start_step, num_steps
-        self.rank, self.world_size = rank, world_size
+        self.num_scenes = num_scenes
         self._epoch, self._perm = -1, np.empty(0, dtype=np.int64)
 
     def step_items(self, step: int) -> list[tuple[int, tuple[int, ...]]]:
@@ -173,21 +222,12 @@ class QueryBatchSampler(Sampler):
             self._perm = np.random.default_rng([self.seed, epoch, 2]).permutation(self.num_scenes)
         lo = (within * self.world_size + self.rank) * self.batch_size
         scenes = self._perm[lo : lo + self.batch_size]
-        views = draw_views(
-            self.seed, step, self.rank, len(scenes), self.views, self.min_context, self.max_context
-        )
+        views = self.step_views(step, len(scenes))
         return [(int(s), tuple(int(x) for x in v)) for s, v in zip(scenes, views, strict=True)]
 
     def __iter__(self) -> Iterator[list[tuple[int, tuple[int, ...]]]]:
-        step = self.start_step
-        while self.num_steps is None or step < self.num_steps:
+        for step in self.steps():
             yield self.step_items(step)
-            step += 1
-
-    def __len__(self) -> int:
-        if self.num_steps is None:
-            raise TypeError("an endless sampler (num_steps=None) has no length")
-        return max(0, self.num_steps - self.start_step)
 
 
 def collate_items(items: list[tuple[torch.Tensor, torch.Tensor]]) -> BatchTensors:
@@ -195,7 +235,7 @@ def collate_items(items: list[tuple[torch.Tensor, torch.Tensor]]) -> BatchTensor
     return collate_scenes(torch.stack([f for f, _ in items]), torch.stack([p for _, p in items]))
 
 
-class OnlineSceneDataset(IterableDataset):
+class OnlineSceneDataset(StepStream, IterableDataset):
     """Endless query batches of freshly rendered procedural scenes (no disk).
 
     Step s on rank r renders scenes ``(s * world_size + r) * batch_size + [0, batch_size)`` of
@@ -217,11 +257,18 @@ class OnlineSceneDataset(IterableDataset):
         world_size: int = 1,
         device: Any = None,
     ):
-        self.family, self.batch_size = family, batch_size
-        self.views = int(family.views_per_scene)
-        self.min_context, self.max_context = _check_context(self.views, min_context, max_context)
-        self.seed, self.start_step, self.num_steps = seed, start_step, num_steps
-        self.rank, self.world_size, self.device = rank, world_size, device
+        super().__init__(
+            int(family.views_per_scene),
+            batch_size,
+            min_context,
+            max_context,
+            seed,
+            start_step,
+            num_steps,
+            rank,
+            world_size,
+        )
+        self.family, self.device = family, device
 
     def render_step(self, step: int) -> BatchTensors:
         base = (step * self.world_size + self.rank) * self.batch_size
@@ -229,27 +276,15 @@ class OnlineSceneDataset(IterableDataset):
             self.seed, list(range(base, base + self.batch_size)), device=self.device
         )
         frames, poses = torch.as_tensor(frames).cpu(), torch.as_tensor(poses).cpu()
-        views = torch.from_numpy(
-            draw_views(
-                self.seed,
-                step,
-                self.rank,
-                self.batch_size,
-                self.views,
-                self.min_context,
-                self.max_context,
-            )
-        )
+        views = torch.from_numpy(self.step_views(step, self.batch_size))
         rows = torch.arange(self.batch_size)[:, None]
         return collate_scenes(frames[rows, views], poses[rows, views])
 
     def __iter__(self) -> Iterator[BatchTensors]:
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        step = self.start_step + wid
-        while self.num_steps is None or step < self.num_steps:
+        for step in self.steps(offset=wid, stride=nw):
             yield self.render_step(step)
-            step += nw
 
 
 class QueryLoader:
