@@ -35,6 +35,13 @@ def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: float | torch.Tenso
     return per_dim.flatten(1).sum(1)
 
 
+def squared_error(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """Per-image mean over dimensions of ``(x - clamp(mean, 0, 1))^2``: ``(b, ...) -> (b,)``, in
+    at least fp32 (the MSE that PSNR is computed from, data range 1)."""
+    x, mean = _at_least_fp32(x), _at_least_fp32(mean)
+    return (x - mean.clamp(0, 1)).pow(2).flatten(1).mean(1)
+
+
 def gaussian_nll_floor(num_dims: int, sigma: float) -> float:
     """The NLL of a perfect mean: ``num_dims * 1/2 * ln(2 pi sigma^2)`` nats."""
     return num_dims * 0.5 * math.log(2.0 * math.pi * sigma * sigma)
@@ -71,12 +78,16 @@ class ELBOTerms:
     - ``num_dims``: dimensions of one image (c * h * w), for bits/dim.
     - ``mean``: (b, c, h, w) the mean of the image distribution the NLL was scored under (the
       posterior reconstruction, unclamped), so evaluation needs no second posterior pass.
+    - ``squared_error``: (b,) per-pixel mean squared error of that reconstruction, clamped to
+      [0, 1], against the query image. Unlike the NLL it does not depend on sigma, so it shows
+      learning progress while sigma is annealed.
     """
 
     nll: torch.Tensor
     kl_per_step: torch.Tensor
     num_dims: int
     mean: torch.Tensor | None = None
+    squared_error: torch.Tensor | None = None
 
     @property
     def kl(self) -> torch.Tensor:
@@ -89,7 +100,8 @@ class ELBOTerms:
         return (self.nll + self.kl).mean()
 
     def summary(self) -> dict[str, torch.Tensor]:
-        """Batch means as 0-d tensors (no host sync): nats/image and bits/dim, KL per step."""
+        """Batch means as 0-d tensors (no host sync): nats/image and bits/dim, KL per step, and
+        (where ``squared_error`` is known) the reconstruction's MSE and its PSNR in dB."""
         nll, kl = self.nll.mean().detach(), self.kl.mean().detach()
         out = {
             "nll_nats": nll,
@@ -101,4 +113,8 @@ class ELBOTerms:
         }
         for step, value in enumerate(self.kl_per_step.mean(0).detach()):
             out[f"kl_step_{step}"] = value
+        if self.squared_error is not None:
+            mse = self.squared_error.mean().detach()
+            out["recon_mse"] = mse
+            out["recon_psnr_db"] = -10.0 * mse.clamp_min(1e-10).log10()
         return out

@@ -8,6 +8,7 @@ from gqn.losses import (
     gaussian_nll_floor,
     kl_normal,
     nats_to_bits_per_dim,
+    squared_error,
 )
 
 
@@ -59,3 +60,16 @@ def test_units_and_summary():
     assert math.isclose(nats_to_bits_per_dim(math.log(2) * 12, 12), 1.0)
     assert terms.loss.item() == 203.0
     assert s["kl_step_2"].item() == 1.0
+
+
+def test_squared_error_clamps_and_summary_reports_psnr():
+    x = torch.zeros(2, 3, 2, 2)
+    mean = torch.full((2, 3, 2, 2), 0.1)
+    mean[1] = -5.0  # clamped to 0: a perfect reconstruction
+    err = squared_error(x, mean)
+    torch.testing.assert_close(err, torch.tensor([0.01, 0.0]))
+    terms = ELBOTerms(torch.zeros(2), torch.zeros(2, 1), num_dims=12, squared_error=err)
+    s = terms.summary()
+    assert math.isclose(s["recon_mse"].item(), 0.005, rel_tol=1e-6)
+    assert math.isclose(s["recon_psnr_db"].item(), -10 * math.log10(0.005), rel_tol=1e-5)
+    assert "recon_mse" not in ELBOTerms(torch.zeros(2), torch.zeros(2, 1), 12).summary()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -136,6 +137,10 @@ def test_resume_in_process_continues_the_curve(tmp_path):
     assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5, 6]
     for step in a:
         assert b[step] == pytest.approx(a[step], rel=1e-6), step
+    rows = [json.loads(x) for x in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    for row in (r for r in rows if "loss" in r):  # one step per window: PSNR of that step's MSE
+        assert 0 < row["recon_mse"] < 1
+        assert row["recon_psnr_db"] == pytest.approx(-10 * math.log10(row["recon_mse"]), rel=1e-4)
     sa, sb = load_checkpoint(tmp_path / "a"), load_checkpoint(tmp_path / "b")
     assert all(torch.allclose(sa["model"][k], sb["model"][k], atol=0) for k in sa["model"])
     assert sb["health"] == sa["health"]  # the health windows resumed too

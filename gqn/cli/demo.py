@@ -223,7 +223,9 @@ def run(args: argparse.Namespace) -> int:
     figures = _sample_stage(args, data, checkpoint, clock)
     start = time.perf_counter()
     loss_png = plot_loss_curves(
-        read_jsonl(args.out / "run" / "metrics.jsonl"), args.out / "figures" / "loss_curves.png"
+        read_jsonl(args.out / "run" / "metrics.jsonl"),
+        args.out / "figures" / "loss_curves.png",
+        keys=("nll_nats", "kl_nats", "recon_psnr_db"),
     )
     clock.done("report", time.perf_counter() - start)
     inputs = ReportInputs(

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 
 from gqn.batch import QueryBatch
-from gqn.losses import ELBOTerms, gaussian_nll
+from gqn.losses import ELBOTerms, gaussian_nll, squared_error
 from gqn.models.base import SceneModel
 from gqn.models.draw import ConditionalDRAW, CoreWeights, DrawOutput
 from gqn.models.representation import Reduction, aggregate, make_representation
@@ -162,7 +162,13 @@ class GQN(SceneModel):
         out = self._posterior(batch)
         mean = self.draw.observation(out.canvas)
         nll = gaussian_nll(batch.query_image, mean, sigma)
-        return ELBOTerms(nll, out.kl_per_step, num_dims=mean[0].numel(), mean=mean)
+        return ELBOTerms(
+            nll,
+            out.kl_per_step,
+            num_dims=mean[0].numel(),
+            mean=mean,
+            squared_error=squared_error(batch.query_image, mean),
+        )
 
     def reconstruct(self, batch: QueryBatch) -> torch.Tensor:
         return self.draw.observation(self._posterior(batch).canvas).clamp(0, 1)

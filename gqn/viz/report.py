@@ -149,7 +149,7 @@ def write_report(inputs: ReportInputs, path: str | os.PathLike) -> Path:
         "",
         SECTIONS[5],
         "",
-        f"![NLL and KL vs step]({_rel(inputs.loss_png, base)})",
+        f"![NLL, KL and reconstruction PSNR vs step]({_rel(inputs.loss_png, base)})",
         "",
         SECTIONS[6],
         "",
