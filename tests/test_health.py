@@ -25,7 +25,16 @@ def test_kl_collapse_and_growth_warn_after_a_window():
     h = HealthMonitor(HealthConfig(window=3, warmup_steps=10, kl_collapse_nats=0.01))
     assert h.observe_kl(5, 0.0) is None  # warm-up
     assert [h.observe_kl(s, 0.001) for s in (10, 11)] == [None, None]
-    assert "collapsed" in h.observe_kl(12, 0.001)
+    message = h.observe_kl(12, 0.001)
+    assert "collapsed" in message and "anneal" not in message  # no anneal: a plain failure
+    # during the sigma anneal the same warning says that a collapse is expected there
+    h = HealthMonitor(HealthConfig(window=2, warmup_steps=0, kl_collapse_nats=0.01), growth_start=9)
+    assert h.observe_kl(1, 0.001) is None
+    assert "expected now" in h.observe_kl(2, 0.001)
+    assert [h.observe_kl(s, 1.0) for s in (3, 4)] == [None, None]
+    assert h.observe_kl(9, 0.001) is None
+    after = h.observe_kl(10, 0.001)  # past the anneal: a plain failure again
+    assert "collapsed" in after and "expected" not in after
     h = HealthMonitor(HealthConfig(window=2, warmup_steps=0, kl_growth_factor=10))
     assert h.observe_kl(1, 5.0) is None
     assert h.observe_kl(2, 60.0) is None

@@ -100,6 +100,12 @@ class HealthMonitor:
                 f"step {step}: KL below {c.kl_collapse_nats} nats/image for {c.window} "
                 "log points: the posterior has collapsed onto the prior (latents unused)"
             )
+            if step < self.growth_start:
+                message += (
+                    f"; pixel sigma is annealed until step {self.growth_start}, and while it is "
+                    "large the latents are not worth their KL, so this is expected now and a "
+                    "failure only if it lasts past the anneal"
+                )
         elif self._high_kl == c.window:
             message = (
                 f"step {step}: KL {kl_nats:.4g} nats/image has stayed above "
