@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,10 @@ from gqn.train.health import HealthMonitor, TooManyBadSteps
 from gqn.train.metrics import MetricWindow, RunLog, preview_images, truncate_metrics
 
 log = logging.getLogger(__name__)
+
+# The progress bar redraws at most this often when stderr is a file or pipe (a background run
+# logging to a file), instead of ~10 times a second.
+PIPED_PROGRESS_SECONDS = 30.0
 
 Status = Literal["finished", "interrupted", "unhealthy"]
 
@@ -298,6 +303,7 @@ class Trainer:
             initial=self.step,
             unit="step",
             dynamic_ncols=True,
+            mininterval=0.1 if sys.stderr.isatty() else PIPED_PROGRESS_SECONDS,
             disable=not (self.info.is_main and cfg.log.progress),
         )
         window = MetricWindow()
