@@ -130,6 +130,41 @@ def test_evaluate_rows_and_fixed_protocol(store_and_checkpoint):
         evaluate(model, test, mean, 0.7, num_scenes=2, ks=[VIEWS])
 
 
+def test_other_pose_control_separates_a_pose_blind_model_from_a_renderer(
+    store_and_checkpoint, monkeypatch
+):
+    """``prior_mean_other_pose`` renders at another view's pose. A renderer that returns the true
+    image of any pose scores perfectly in ``prior_mean`` and worse in the control; a model that
+    ignores the pose scores the same in both."""
+    data, ckpt = store_and_checkpoint
+    from gqn.eval.evaluate import load_scenes
+    from gqn.train.checkpoint import load_model
+
+    model, _ = load_model(ckpt)
+    test = open_split(data, "test", 0.5)
+    images, viewpoints = load_scenes(test, 3, 1)
+    flat_images, flat_viewpoints = images.flatten(0, 1), viewpoints.flatten(0, 1)
+
+    def oracle(ctx, ctx_v, query_v, mask=None, num_samples=1, generator=None):
+        index = (query_v[:, None] - flat_viewpoints[None]).abs().sum(-1).argmin(1)
+        return flat_images[index][:, None].expand(-1, num_samples, -1, -1, -1)
+
+    def pose_blind(ctx, ctx_v, query_v, mask=None, num_samples=1, generator=None):
+        return ctx.mean(1)[:, None].expand(-1, num_samples, -1, -1, -1)
+
+    mean = torch.full((3, 32, 32), 0.5)
+    for stub, blind in ((oracle, False), (pose_blind, True)):
+        monkeypatch.setattr(model, "sample", stub)
+        result = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=2, seed=1)
+        for row in result["rows"]:
+            m = row["methods"]
+            control, prior = m["prior_mean_other_pose"], m["prior_mean"]
+            if blind:
+                assert control == prior
+            else:
+                assert prior["mse"] == 0.0 and control["mse"] > 1e-3
+
+
 def test_eval_cli_writes_outputs(store_and_checkpoint, tmp_path, capsys):
     data, ckpt = store_and_checkpoint
     out = tmp_path / "eval"

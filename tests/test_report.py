@@ -55,5 +55,8 @@ def test_report_has_every_section_and_relative_links(tmp_path):
     assert "| data (reused) | 10 s |" in text and "| train | 5.0 min |" in text
     assert "| total | 5.2 min |" in text
     assert text.count("| 1 | nearest_view |") == 1 and text.count("| nearest_view |") == 2
-    assert "best baseline (nearest_view) 0.400" in text
+    nearest = METHODS.index("nearest_view")  # fake SSIM 0.8 - 0.1 * index: the best baseline
+    assert f"best baseline (nearest_view) {0.8 - 0.1 * nearest:.3f}" in text
+    control = METHODS.index("prior_mean_other_pose")
+    assert f"another view's pose (control): {20.0 - control:.2f} dB" in text
     assert "- cpu: test cpu" in text

@@ -12,6 +12,11 @@ Methods, each scored with :func:`gqn.eval.metrics.image_metrics` against the que
 - ``prior_sample``: each of N prior samples scored on its own, the scores averaged over the N;
 - ``prior_mean``: pixel-wise mean of N prior samples;
 - ``best_of_n``: the prior sample with the lowest MSE to the query image (per query);
+- ``prior_mean_other_pose``: a control, the pixel-wise mean of N prior samples rendered from the
+  same r at the pose of another view of the scene (``perm[V - 1]``), scored against the query. A
+  model that ignores the query pose scores as well here as in ``prior_mean``; the gap is what
+  the pose adds. Its noise comes from its own generator, so it leaves the other methods' draws
+  unchanged;
 - ``nearest_view`` and ``mean_image``: the baselines of :mod:`gqn.eval.baselines`.
 
 The ELBO terms (NLL, KL) are evaluated at the final pixel sigma of training.
@@ -40,16 +45,10 @@ from gqn.viewpoint import pose_to_viewpoint
 
 log = logging.getLogger(__name__)
 
-METHODS = (
-    "reconstruction",
-    "prior_sample",
-    "prior_mean",
-    "best_of_n",
-    "nearest_view",
-    "mean_image",
-)
-MODEL_METHODS = METHODS[:4]
-BASELINES = METHODS[4:]
+MODEL_METHODS = ("reconstruction", "prior_sample", "prior_mean", "best_of_n")
+CONTROLS = ("prior_mean_other_pose",)
+BASELINES = ("nearest_view", "mean_image")
+METHODS = MODEL_METHODS + CONTROLS + BASELINES
 ELBO_KEYS = ("nll_nats", "kl_nats", "nll_bits_per_dim", "kl_bits_per_dim")
 MEAN_IMAGE_SCENES = 500  # training scenes (evenly spaced) averaged for the mean-image baseline
 
@@ -107,18 +106,25 @@ def _predictions(
     batch: QueryBatch,
     reconstruction: torch.Tensor,
     train_mean: torch.Tensor,
+    other_viewpoint: torch.Tensor,
     num_samples: int,
-    generator: torch.Generator,
+    generators: tuple[torch.Generator, torch.Generator],
 ) -> dict[str, torch.Tensor]:
     """Every method's (b, c, s, s) prediction of the batch's query images; ``prior_sample`` is
-    all N samples, (b, n, c, s, s)."""
-    samples = model.sample(
-        batch.context_images,
-        batch.context_viewpoints,
-        batch.query_viewpoint,
-        batch.context_mask,
-        num_samples=num_samples,
-        generator=generator,
+    all N samples, (b, n, c, s, s). ``other_viewpoint`` (b, 7) is the control's pose;
+    ``generators`` the noise of the prior samples and of the control."""
+    samples, other = (
+        model.sample(
+            batch.context_images,
+            batch.context_viewpoints,
+            viewpoint,
+            batch.context_mask,
+            num_samples=num_samples,
+            generator=generator,
+        )
+        for viewpoint, generator in zip(
+            (batch.query_viewpoint, other_viewpoint), generators, strict=True
+        )
     )
     b = batch.num_scenes
     return {
@@ -126,6 +132,7 @@ def _predictions(
         "prior_sample": samples,
         "prior_mean": samples.mean(1),
         "best_of_n": best_of_n(samples, batch.query_image),
+        "prior_mean_other_pose": other.mean(1),
         "nearest_view": nearest_view(
             batch.context_images, batch.context_viewpoints, batch.query_viewpoint
         ),
@@ -153,7 +160,7 @@ def _evaluate_k(
     train_mean: torch.Tensor,
     sigma: float,
     num_samples: int,
-    generator: torch.Generator,
+    generators: tuple[torch.Generator, torch.Generator],
     batch_size: int,
 ) -> dict[str, Any]:
     """One row of the result: ELBO terms and per-method metric means with K = ``k``."""
@@ -168,7 +175,9 @@ def _evaluate_k(
         terms = model.elbo(batch, sigma)
         elbo.add({"nll_nats": terms.nll, "kl_nats": terms.kl}, batch.num_scenes)
         # the ELBO's posterior pass also gives the reconstruction (same z, no second pass)
-        preds = _predictions(model, batch, terms.mean, train_mean, num_samples, generator)
+        preds = _predictions(
+            model, batch, terms.mean, train_mean, v[:, -1], num_samples, generators
+        )
         for name, pred in preds.items():
             per_method[name].add(_scores(pred, batch.query_image), batch.num_scenes)
     dims = int(images[0, 0].numel())
@@ -222,12 +231,15 @@ def evaluate(
     ks = list(range(1, views)) if ks is None else ks
     if not ks or min(ks) < 1 or max(ks) > views - 1:
         raise ValueError(f"context sizes must lie in 1..{views - 1}, got {ks}")
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generators = (
+        torch.Generator(device=device).manual_seed(seed),
+        torch.Generator(device=device).manual_seed(seed + 1),
+    )
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)  # posterior draws use the global RNG
         rows = [
             _evaluate_k(
-                model, images, viewpoints, k, train_mean, sigma, num_samples, generator, batch_size
+                model, images, viewpoints, k, train_mean, sigma, num_samples, generators, batch_size
             )
             for k in ks
         ]
@@ -304,6 +316,9 @@ def markdown_report(result: dict[str, Any]) -> str:
             f"- Prior: {result['num_samples']} samples per query (mean image of each sample); "
             "`prior_sample` = each sample scored alone (mean score), `prior_mean` = their "
             "pixel-wise mean, `best_of_n` = the sample of lowest MSE.",
+            "- Control: `prior_mean_other_pose` = the mean of N prior samples rendered at the pose "
+            "of another view of the same scene, scored against the query: a model that ignores "
+            "the query pose scores as well here as `prior_mean`.",
             f"- ELBO terms at pixel sigma {result['sigma']:g}.",
             "- SSIM: Gaussian window 11, sigma 1.5, data range 1, valid window (pytorch-msssim); "
             f"PSNR = 10 log10(1/MSE), capped at {metrics.PSNR_CAP:.0f} dB; MS-SSIM: {ms}.",

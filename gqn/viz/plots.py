@@ -18,6 +18,7 @@ METHOD_STYLES = {
     "prior_sample": dict(color="tab:cyan", marker="v"),
     "prior_mean": dict(color="tab:blue", marker="s"),
     "best_of_n": dict(color="tab:purple", marker="^"),
+    "prior_mean_other_pose": dict(color="tab:blue", marker=".", linestyle=":"),
     "nearest_view": dict(color="tab:gray", marker="x", linestyle="--"),
     "mean_image": dict(color="black", marker="+", linestyle=":"),
 }

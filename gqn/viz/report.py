@@ -88,7 +88,9 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"best-of-{result['num_samples']} {m['best_of_n']['ssim']:.3f} vs best baseline "
             f"({best}) {m[best]['ssim']:.3f}; PSNR {m['reconstruction']['psnr']:.2f} / "
             f"{m['prior_sample']['psnr']:.2f} / {m['prior_mean']['psnr']:.2f} / "
-            f"{m['best_of_n']['psnr']:.2f} dB vs {m[best]['psnr']:.2f} dB."
+            f"{m['best_of_n']['psnr']:.2f} dB vs {m[best]['psnr']:.2f} dB. Prior mean at "
+            f"another view's pose (control): {m['prior_mean_other_pose']['psnr']:.2f} dB / SSIM "
+            f"{m['prior_mean_other_pose']['ssim']:.3f}."
         )
     return lines
 
