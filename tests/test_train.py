@@ -185,6 +185,16 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
         assert b[step] == pytest.approx(a[step], rel=1e-6), step
 
 
+def test_progress_bar_into_a_pipe_redraws_rarely(tmp_path):
+    """20 steps logged every step: a bar redrawn per log step would draw 20+ times (the pipe
+    is read in text mode, so each carriage return arrives as a newline)."""
+    cfg = write_config(tmp_path, log={"progress": True, "checkpoint_every": 1000})
+    proc = run_cli("--config", str(cfg), "--out", str(tmp_path / "run"), "optim.max_steps=20")
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert "20/20" in out and out.count("/20 [") <= 4, out  # a redraw shows "n/20 [" once
+
+
 def test_sigterm_finishes_the_step_checkpoints_and_exits_0(tmp_path):
     cfg = write_config(tmp_path, log={"checkpoint_every": 1000})
     run_dir = tmp_path / "run"

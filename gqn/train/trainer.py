@@ -277,7 +277,9 @@ class Trainer:
                 values["warning"] = message
         self.log.scalars(self.step, values)
         if "loss" in values:
-            bar.set_postfix(loss=f"{values['loss']:.1f}", kl=f"{values['kl_nats']:.2f}")
+            bar.set_postfix(
+                loss=f"{values['loss']:.1f}", kl=f"{values['kl_nats']:.2f}", refresh=False
+            )
 
     def _log_images(self) -> None:
         grid, prior = preview_images(self.model, self.preview)
