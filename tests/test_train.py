@@ -74,7 +74,8 @@ def losses(run_dir: Path) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in rows if "loss" in r}
 
 
-def run_cli(*argv: str) -> subprocess.Popen:
+def run_cli(*argv: str, new_session: bool = False) -> subprocess.Popen:
+    """``gqn train`` in a subprocess; ``new_session`` makes it lead its own process group."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "gqn", "train", *argv],
@@ -83,6 +84,7 @@ def run_cli(*argv: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=new_session,
     )
 
 
@@ -224,6 +226,22 @@ def nan_after(model_cls, first_bad: int, count: int | None):
         return terms
 
     return elbo
+
+
+def test_sigterm_to_the_whole_process_group_still_checkpoints(tmp_path):
+    """A scheduler (Slurm, ``pkill -f``) or Ctrl-C signals the data-loader workers too. Were they
+    to die of it, the main process would fail with "DataLoader worker ... killed by signal"
+    before writing its exit checkpoint."""
+    cfg = write_config(tmp_path, data={"num_workers": 2}, log={"checkpoint_every": 1000})
+    run_dir = tmp_path / "run"
+    args = ("--config", str(cfg), "--out", str(run_dir), "optim.max_steps=100000")
+    proc = run_cli(*args, new_session=True)
+    wait_for(lambda: (run_dir / "metrics.jsonl").exists() and len(losses(run_dir)) >= 2, proc)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "interrupted by SIGTERM" in out and "killed by signal" not in out
+    assert load_checkpoint(find_latest(run_dir))["step"] >= 2
 
 
 def test_a_nonfinite_step_is_skipped(tmp_path, monkeypatch):

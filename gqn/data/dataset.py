@@ -14,6 +14,7 @@ So a run resumes exactly by passing ``start_step``. :func:`make_loader` is the e
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -322,6 +323,18 @@ def open_split(
     return SceneDataset(store, split_scenes(len(store), split, test_fraction, split_seed))
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """``worker_init_fn`` of the training loaders: workers ignore SIGINT and SIGTERM.
+
+    Ctrl-C in a terminal, a scheduler ending a job (Slurm) or ``pkill -f`` signals every process
+    of the run, the workers included. A worker killed by it makes the main process fail with
+    "DataLoader worker ... killed by signal" before it can finish its step and write the exit
+    checkpoint. The main process handles the signal; the workers exit when the loader shuts down.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_loader(
     data: str | os.PathLike | SceneDataset | Any,
     batch_size: int,
@@ -359,7 +372,11 @@ def make_loader(
     )
     extra: dict[str, Any] = {}
     if num_workers > 0:
-        extra = dict(persistent_workers=persistent_workers, prefetch_factor=prefetch_factor)
+        extra = dict(
+            persistent_workers=persistent_workers,
+            prefetch_factor=prefetch_factor,
+            worker_init_fn=ignore_stop_signals,
+        )
     if hasattr(data, "render_scenes"):
         ds = OnlineSceneDataset(data, batch_size, **common)
         loader = DataLoader(
