@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 
 LOG_2PI = math.log(2.0 * math.pi)
+MSE_FLOOR = 1e-10  # identical images give PSNR_CAP dB, not an infinity that breaks averages
+PSNR_CAP = 10.0 * math.log10(1.0 / MSE_FLOOR)
 
 
 def _at_least_fp32(tensor: torch.Tensor) -> torch.Tensor:
@@ -37,9 +39,14 @@ def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: float | torch.Tenso
 
 def squared_error(x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
     """Per-image mean over dimensions of ``(x - clamp(mean, 0, 1))^2``: ``(b, ...) -> (b,)``, in
-    at least fp32 (the MSE that PSNR is computed from, data range 1)."""
-    x, mean = _at_least_fp32(x), _at_least_fp32(mean)
+    at least fp32 and outside autograd (a metric, never a loss)."""
+    x, mean = _at_least_fp32(x.detach()), _at_least_fp32(mean.detach())
     return (x - mean.clamp(0, 1)).pow(2).flatten(1).mean(1)
+
+
+def psnr_from_mse(err: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB for data range 1 from MSE, elementwise; capped at ``PSNR_CAP``."""
+    return 10.0 * torch.log10(1.0 / err.clamp_min(MSE_FLOOR))
 
 
 def gaussian_nll_floor(num_dims: int, sigma: float) -> float:
@@ -101,7 +108,7 @@ class ELBOTerms:
 
     def summary(self) -> dict[str, torch.Tensor]:
         """Batch means as 0-d tensors (no host sync): nats/image and bits/dim, KL per step, and
-        (where ``squared_error`` is known) the reconstruction's MSE and its PSNR in dB."""
+        (where ``squared_error`` is known) the reconstruction's batch MSE and its PSNR in dB."""
         nll, kl = self.nll.mean().detach(), self.kl.mean().detach()
         out = {
             "nll_nats": nll,
@@ -116,5 +123,5 @@ class ELBOTerms:
         if self.squared_error is not None:
             mse = self.squared_error.mean().detach()
             out["recon_mse"] = mse
-            out["recon_psnr_db"] = -10.0 * mse.clamp_min(1e-10).log10()
+            out["recon_psnr_db"] = psnr_from_mse(mse)
         return out

@@ -27,6 +27,15 @@ def test_tiny_demo_end_to_end_and_resume(tmp_path, capsys):
     for stage in ("data", "train", "eval", "sample"):
         assert f"| {stage} (reused) |" in report
 
+    # an eval.json from an older gqn (no control method) is redone, not fed to the report
+    path = out / "eval" / "eval.json"
+    old = json.loads(path.read_text())
+    old["methods"].remove("prior_mean_other_pose")
+    path.write_text(json.dumps(old))
+    assert main(args) == 0
+    assert "| eval (reused) |" not in (out / "report.md").read_text()
+    assert "prior_mean_other_pose" in json.loads(path.read_text())["methods"]
+
 
 def test_default_config_is_found_from_any_directory_and_a_missing_one_is_named(
     tmp_path, monkeypatch, capsys

@@ -135,7 +135,7 @@ def test_other_pose_control_separates_a_pose_blind_model_from_a_renderer(
 ):
     """``prior_mean_other_pose`` renders at another view's pose. A renderer that returns the true
     image of any pose scores perfectly in ``prior_mean`` and worse in the control; a model that
-    ignores the pose scores the same in both."""
+    ignores the pose scores the same in both. The two renderings use separate noise."""
     data, ckpt = store_and_checkpoint
     from gqn.eval.evaluate import load_scenes
     from gqn.train.checkpoint import load_model
@@ -144,17 +144,19 @@ def test_other_pose_control_separates_a_pose_blind_model_from_a_renderer(
     test = open_split(data, "test", 0.5)
     images, viewpoints = load_scenes(test, 3, 1)
     flat_images, flat_viewpoints = images.flatten(0, 1), viewpoints.flatten(0, 1)
+    calls = []
 
-    def oracle(ctx, ctx_v, query_v, mask=None, num_samples=1, generator=None):
+    def oracle(r, query_v, num_samples=1, generator=None):
+        calls.append((query_v, generator))
         index = (query_v[:, None] - flat_viewpoints[None]).abs().sum(-1).argmin(1)
         return flat_images[index][:, None].expand(-1, num_samples, -1, -1, -1)
 
-    def pose_blind(ctx, ctx_v, query_v, mask=None, num_samples=1, generator=None):
-        return ctx.mean(1)[:, None].expand(-1, num_samples, -1, -1, -1)
+    def pose_blind(r, query_v, num_samples=1, generator=None):
+        return r.mean((1, 2, 3))[:, None, None, None, None].expand(-1, num_samples, 3, 32, 32)
 
     mean = torch.full((3, 32, 32), 0.5)
     for stub, blind in ((oracle, False), (pose_blind, True)):
-        monkeypatch.setattr(model, "sample", stub)
+        monkeypatch.setattr(model, "sample_at", stub)
         result = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=2, seed=1)
         for row in result["rows"]:
             m = row["methods"]
@@ -163,6 +165,24 @@ def test_other_pose_control_separates_a_pose_blind_model_from_a_renderer(
                 assert control == prior
             else:
                 assert prior["mse"] == 0.0 and control["mse"] > 1e-3
+    (query_v, prior_noise), (other_v, control_noise) = calls[:2]
+    assert prior_noise is not control_noise and not torch.equal(query_v, other_v)
+    torch.testing.assert_close(other_v, viewpoints[:, -1])
+
+
+def test_a_row_does_not_depend_on_the_other_ks(store_and_checkpoint):
+    from gqn.train.checkpoint import load_model
+
+    model, _ = load_model(store_and_checkpoint[1])
+    test = open_split(store_and_checkpoint[0], "test", 0.5)
+    mean = torch.full((3, 32, 32), 0.5)
+    both = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=2, seed=1, ks=[1, 2])
+    alone = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=2, seed=1, ks=[2])
+    assert both["rows"][1] == alone["rows"][0]
+    other_seed = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=2, seed=2, ks=[2])
+    assert (
+        other_seed["rows"][0]["methods"]["prior_mean"] != alone["rows"][0]["methods"]["prior_mean"]
+    )
 
 
 def test_eval_cli_writes_outputs(store_and_checkpoint, tmp_path, capsys):

@@ -35,6 +35,12 @@ def test_kl_collapse_and_growth_warn_after_a_window():
     assert h.observe_kl(9, 0.001) is None
     after = h.observe_kl(10, 0.001)  # past the anneal: a plain failure again
     assert "collapsed" in after and "expected" not in after
+    # a collapse that starts in the anneal and never ends: expected, then a failure after it
+    h = HealthMonitor(HealthConfig(window=2, warmup_steps=0, kl_collapse_nats=0.01), growth_start=5)
+    messages = [h.observe_kl(s, 0.001) for s in range(1, 10)]
+    assert "expected now" in messages[1]
+    assert [m for m in messages[2:] if m] == [messages[5]]  # step 6: window 2 past step 5
+    assert "collapsed" in messages[5] and "expected" not in messages[5]
     h = HealthMonitor(HealthConfig(window=2, warmup_steps=0, kl_growth_factor=10))
     assert h.observe_kl(1, 5.0) is None
     assert h.observe_kl(2, 60.0) is None

@@ -135,12 +135,13 @@ def _train_stage(args: argparse.Namespace, data: Path, clock: StageClock):
 
 
 def _eval_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: StageClock):
-    from gqn.eval.evaluate import evaluate_checkpoint
+    from gqn.eval.evaluate import METHODS, PROTOCOL, evaluate_checkpoint
 
     out = args.out / "eval"
     if (out / "eval.json").exists():
         result = json.loads((out / "eval.json").read_text())
-        if result.get("checkpoint") == str(checkpoint):
+        current = (str(checkpoint), list(METHODS), PROTOCOL)
+        if (result.get("checkpoint"), result.get("methods"), result.get("protocol")) == current:
             clock.reuse("eval")
             return result
     start = time.perf_counter()

@@ -13,13 +13,13 @@ Methods, each scored with :func:`gqn.eval.metrics.image_metrics` against the que
 - ``prior_mean``: pixel-wise mean of N prior samples;
 - ``best_of_n``: the prior sample with the lowest MSE to the query image (per query);
 - ``prior_mean_other_pose``: a control, the pixel-wise mean of N prior samples rendered from the
-  same r at the pose of another view of the scene (``perm[V - 1]``), scored against the query. A
-  model that ignores the query pose scores as well here as in ``prior_mean``; the gap is what
-  the pose adds. Its noise comes from its own generator, so it leaves the other methods' draws
-  unchanged;
+  same r at the pose of another view of the scene (``perm[V - 1]``; a context view only at
+  K = V - 1), scored against the query. A model that ignores the query pose scores as well here
+  as in ``prior_mean``; the gap is what the pose adds. Its noise comes from its own generator;
 - ``nearest_view`` and ``mean_image``: the baselines of :mod:`gqn.eval.baselines`.
 
-The ELBO terms (NLL, KL) are evaluated at the final pixel sigma of training.
+The ELBO terms (NLL, KL) are evaluated at the final pixel sigma of training. All noise of a K's
+row is seeded by ``(seed, K)``: a row is the same whichever other K are evaluated.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ CONTROLS = ("prior_mean_other_pose",)
 BASELINES = ("nearest_view", "mean_image")
 METHODS = MODEL_METHODS + CONTROLS + BASELINES
 ELBO_KEYS = ("nll_nats", "kl_nats", "nll_bits_per_dim", "kl_bits_per_dim")
+PROTOCOL = (
+    "query = view perm[0], context = perm[1:K+1], perm seeded by (seed, scene); "
+    "control pose = perm[V-1]; noise of row K seeded by (seed, K)"
+)
 MEAN_IMAGE_SCENES = 500  # training scenes (evenly spaced) averaged for the mean-image baseline
 
 
@@ -112,16 +116,10 @@ def _predictions(
 ) -> dict[str, torch.Tensor]:
     """Every method's (b, c, s, s) prediction of the batch's query images; ``prior_sample`` is
     all N samples, (b, n, c, s, s). ``other_viewpoint`` (b, 7) is the control's pose;
-    ``generators`` the noise of the prior samples and of the control."""
+    ``generators`` the noise of the prior samples and of the control. r is computed once."""
+    r = model.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
     samples, other = (
-        model.sample(
-            batch.context_images,
-            batch.context_viewpoints,
-            viewpoint,
-            batch.context_mask,
-            num_samples=num_samples,
-            generator=generator,
-        )
+        model.sample_at(r, viewpoint, num_samples, generator)
         for viewpoint, generator in zip(
             (batch.query_viewpoint, other_viewpoint), generators, strict=True
         )
@@ -160,11 +158,17 @@ def _evaluate_k(
     train_mean: torch.Tensor,
     sigma: float,
     num_samples: int,
-    generators: tuple[torch.Generator, torch.Generator],
+    seed: int,
     batch_size: int,
 ) -> dict[str, Any]:
-    """One row of the result: ELBO terms and per-method metric means with K = ``k``."""
+    """One row of the result: ELBO terms and per-method metric means with K = ``k``.
+
+    The noise of K's row (posterior draws, prior samples, the control's samples) is seeded by
+    ``(seed, k)``, so the row does not depend on which other K are evaluated."""
     device = next(model.parameters()).device
+    posterior_seed, *sample_seeds = np.random.SeedSequence([seed, k]).generate_state(3).tolist()
+    torch.manual_seed(posterior_seed)  # posterior draws use the global RNG
+    generators = tuple(torch.Generator(device=device).manual_seed(s) for s in sample_seeds)
     n = images.shape[0]
     elbo = _Accumulator()
     per_method = {m: _Accumulator() for m in METHODS}
@@ -231,15 +235,10 @@ def evaluate(
     ks = list(range(1, views)) if ks is None else ks
     if not ks or min(ks) < 1 or max(ks) > views - 1:
         raise ValueError(f"context sizes must lie in 1..{views - 1}, got {ks}")
-    generators = (
-        torch.Generator(device=device).manual_seed(seed),
-        torch.Generator(device=device).manual_seed(seed + 1),
-    )
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)  # posterior draws use the global RNG
         rows = [
             _evaluate_k(
-                model, images, viewpoints, k, train_mean, sigma, num_samples, generators, batch_size
+                model, images, viewpoints, k, train_mean, sigma, num_samples, seed, batch_size
             )
             for k in ks
         ]
@@ -251,7 +250,7 @@ def evaluate(
         "num_samples": num_samples,
         "seed": seed,
         "sigma": sigma,
-        "protocol": "query = view perm[0], context = perm[1:K+1], perm seeded by (seed, scene)",
+        "protocol": PROTOCOL,
         "metrics": metrics.settings(),
         "ms_ssim_available": metrics.ms_ssim_available(size),
         "methods": list(METHODS),

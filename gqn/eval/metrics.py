@@ -19,18 +19,16 @@ Settings (thesis appendix A):
 
 from __future__ import annotations
 
-import math
-
 import torch
 from pytorch_msssim import ssim as _ssim
 from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
+
+from gqn.losses import MSE_FLOOR, PSNR_CAP, psnr_from_mse
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001)
 MS_SSIM_MIN_SIZE = (SSIM_WINDOW - 1) * 2 ** (len(MS_SSIM_BETAS) - 1) + 1  # 41
-MSE_FLOOR = 1e-10
-PSNR_CAP = 10.0 * math.log10(1.0 / MSE_FLOOR)
 METRICS = ("mse", "psnr", "ssim", "ms_ssim")
 
 
@@ -46,11 +44,6 @@ def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(b,) mean squared error per image."""
     _check(pred, target)
     return (pred.float() - target.float()).pow(2).flatten(1).mean(1)
-
-
-def psnr_from_mse(err: torch.Tensor) -> torch.Tensor:
-    """(b,) PSNR in dB for data range 1 from per-image MSE; capped at ``PSNR_CAP``."""
-    return 10.0 * torch.log10(1.0 / err.clamp_min(MSE_FLOOR))
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

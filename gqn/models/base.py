@@ -62,6 +62,16 @@ class SceneModel(nn.Module, abc.ABC):
     ) -> torch.Tensor:
         """(b, num_samples, c, s, s) mean images with latents drawn from the prior."""
         r = self.represent(context_images, context_viewpoints, context_mask)
+        return self.sample_at(r, query_viewpoint, num_samples, generator)
+
+    def sample_at(
+        self,
+        r: torch.Tensor,
+        query_viewpoint: torch.Tensor,
+        num_samples: int = 1,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """(b, num_samples, c, s, s) prior samples at one (b, 7) viewpoint per scene, given r."""
         b = query_viewpoint.shape[0]
         queries = query_viewpoint[:, None].expand(b, num_samples, query_viewpoint.shape[-1])
         return self.generate(r, queries, generator)

@@ -36,6 +36,7 @@ class HealthMonitor:
         self._low_kl = 0
         self._high_kl = 0
         self._kl_min = math.inf
+        self._collapse_warned_in_anneal = False
 
     def state_dict(self) -> dict[str, float]:
         """The counters and windows, so warnings keep counting across ``--resume``."""
@@ -45,6 +46,7 @@ class HealthMonitor:
             "low_kl": self._low_kl,
             "high_kl": self._high_kl,
             "kl_min": self._kl_min,
+            "collapse_warned_in_anneal": self._collapse_warned_in_anneal,
         }
 
     def load_state_dict(self, state: dict[str, float]) -> None:
@@ -53,6 +55,7 @@ class HealthMonitor:
         self._low_kl = int(state["low_kl"])
         self._high_kl = int(state["high_kl"])
         self._kl_min = float(state["kl_min"])
+        self._collapse_warned_in_anneal = bool(state.get("collapse_warned_in_anneal", False))
 
     def record_step(
         self, step: int, finite: bool, loss: float = math.nan, grad_norm: float = math.nan
@@ -85,12 +88,18 @@ class HealthMonitor:
     def observe_kl(self, step: int, kl_nats: float) -> str | None:
         """Feed the mean KL (nats/image) of a log window; a warning text when the KL has been
         below ``kl_collapse_nats`` or above ``kl_growth_factor`` x its running minimum since
-        ``growth_start`` for ``window`` log points in a row (once per stretch)."""
+        ``growth_start`` for ``window`` log points in a row (once per stretch). A collapse
+        reported before ``growth_start`` (expected there) is reported again, as a failure, if it
+        lasts ``window`` log points past ``growth_start``."""
         c = self.config
         if step < c.warmup_steps:
             return None
         if math.isfinite(kl_nats) and step >= self.growth_start:
             self._kl_min = min(self._kl_min, max(kl_nats, c.kl_collapse_nats))
+        if self._collapse_warned_in_anneal and step >= self.growth_start:
+            # the anneal is over: a collapse that lasts another window is now a failure
+            self._collapse_warned_in_anneal = False
+            self._low_kl = 0
         self._low_kl = self._low_kl + 1 if kl_nats < c.kl_collapse_nats else 0
         grown = not math.isfinite(kl_nats) or kl_nats > c.kl_growth_factor * self._kl_min
         self._high_kl = self._high_kl + 1 if grown else 0
@@ -101,6 +110,7 @@ class HealthMonitor:
                 "log points: the posterior has collapsed onto the prior (latents unused)"
             )
             if step < self.growth_start:
+                self._collapse_warned_in_anneal = True
                 message += (
                     f"; pixel sigma is annealed until step {self.growth_start}, and while it is "
                     "large the latents are not worth their KL, so this is expected now and a "

@@ -45,9 +45,10 @@ from gqn.train.metrics import MetricWindow, RunLog, preview_images, truncate_met
 
 log = logging.getLogger(__name__)
 
-# The progress bar redraws at most this often when stderr is a file or pipe (a background run
-# logging to a file), instead of ~10 times a second.
-PIPED_PROGRESS_SECONDS = 30.0
+# When stderr is a file or pipe (a background run logging to a file) the progress bar redraws
+# every 30 s instead of ~10 times a second; maxinterval too, or tqdm's monitor thread forces a
+# redraw every 10 s.
+PIPED_PROGRESS = {"mininterval": 30.0, "maxinterval": 30.0}
 
 Status = Literal["finished", "interrupted", "unhealthy"]
 
@@ -305,7 +306,7 @@ class Trainer:
             initial=self.step,
             unit="step",
             dynamic_ncols=True,
-            mininterval=0.1 if sys.stderr.isatty() else PIPED_PROGRESS_SECONDS,
+            **({} if sys.stderr.isatty() else PIPED_PROGRESS),
             disable=not (self.info.is_main and cfg.log.progress),
         )
         window = MetricWindow()
