@@ -69,8 +69,9 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=["shepard-metzler", "rooms"])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--compile", choices=["0", "1"], nargs="+", default=["0", "1"])
-    parser.add_argument("--merge", action="store_true",
-                        help="keep records of --out for configurations not re-timed")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep records of --out for configurations not re-timed"
+    )
     args = parser.parse_args()
     if args.one:
         family, size, comp = args.one
@@ -81,8 +82,18 @@ def main() -> None:
     for family in args.families:
         for size in args.sizes:
             for comp in args.compile:
-                cmd = [sys.executable, __file__, "--one", family, str(size), comp,
-                       "--threads", str(args.threads), "--repeats", str(args.repeats)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    family,
+                    str(size),
+                    comp,
+                    "--threads",
+                    str(args.threads),
+                    "--repeats",
+                    str(args.repeats),
+                ]
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
                 record = json.loads(out.stdout.strip().splitlines()[-1])
                 print(json.dumps(record), flush=True)
@@ -90,6 +101,7 @@ def main() -> None:
     import torch
 
     if args.merge and args.out.exists():
+
         def key(r: dict) -> tuple:
             return r["family"], r["image_size"], r["compile"]
 
@@ -108,7 +120,7 @@ def main() -> None:
             "torch": torch.__version__,
         },
         "notes": "shepard-metzler: 5 parts, 15 views, no shadows; rooms: ring camera, 1-3 "
-                 "objects, 10 views, hard shadows; antialias 1; float32; CPU.",
+        "objects, 10 views, hard shadows; antialias 1; float32; CPU.",
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

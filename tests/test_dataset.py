@@ -69,8 +69,9 @@ def _collect(loader):
 def test_determinism_and_resume(store):
     full = _collect(make_loader(store, 2, split="all", seed=7, num_steps=9, num_workers=0))
     again = _collect(make_loader(store, 2, split="all", seed=7, num_steps=9, num_workers=2))
-    resumed = _collect(make_loader(store, 2, split="all", seed=7, start_step=4, num_steps=9,
-                                   num_workers=0))
+    resumed = _collect(
+        make_loader(store, 2, split="all", seed=7, start_step=4, num_steps=9, num_workers=0)
+    )
     other = _collect(make_loader(store, 2, split="all", seed=8, num_steps=9, num_workers=0))
     assert full == again and resumed == full[4:] and other != full
 
@@ -88,8 +89,11 @@ def test_seeded_split_is_stable_and_disjoint(store):
     assert not set(train) & set(test) and len(train) + len(test) == 1000
     assert 50 < len(test) < 150
     assert list(split_scenes(500, "test", 0.1, 0)) == [i for i in test if i < 500]
-    assert len(open_split(store, "test", test_fraction=0.5)) + len(
-        open_split(store, "train", test_fraction=0.5)) == 12
+    assert (
+        len(open_split(store, "test", test_fraction=0.5))
+        + len(open_split(store, "train", test_fraction=0.5))
+        == 12
+    )
 
 
 def test_online_mode_yields_valid_batches():

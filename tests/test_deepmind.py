@@ -31,8 +31,10 @@ def write_tfrecord(path, scenes):
 
 def make_scenes(seed, n, views=15, size=64):
     rng = np.random.default_rng(seed)
-    return [([jpeg(rng, size) for _ in range(views)],
-             rng.normal(size=(views, 5)).astype(np.float32)) for _ in range(n)]
+    return [
+        ([jpeg(rng, size) for _ in range(views)], rng.normal(size=(views, 5)).astype(np.float32))
+        for _ in range(n)
+    ]
 
 
 @pytest.fixture
@@ -61,8 +63,11 @@ def test_round_trip_exact(dm_root, tmp_path):
     for split in ("train", "test"):
         store = SceneStore(out[split])
         m = store.manifest
-        assert m.source == {"kind": "deepmind", "dataset": "shepard_metzler_5_parts",
-                            "split": split}
+        assert m.source == {
+            "kind": "deepmind",
+            "dataset": "shepard_metzler_5_parts",
+            "split": split,
+        }
         assert (m.views, m.image_size, m.codec, m.complete) == (15, (64, 64), "jpeg", True)
         assert len(store) == len(scenes[split])
         for i, (frames, cameras) in enumerate(scenes[split]):
@@ -138,8 +143,9 @@ def test_resume_per_source_file(dm_root, tmp_path, monkeypatch):
     assert len(SceneStore(tmp_path / "out")) == 2 + 3
     monkeypatch.setattr(deepmind, "_convert_file", real)
     seen.clear()
-    monkeypatch.setattr(deepmind, "_convert_file", lambda job: (seen.append(job.path.name),
-                                                                real(job))[1])
+    monkeypatch.setattr(
+        deepmind, "_convert_file", lambda job: (seen.append(job.path.name), real(job))[1]
+    )
     convert_deepmind(root / "train", tmp_path / "out", progress=False)
     assert seen == ["0002-of-0003.tfrecord"]
     store = SceneStore(tmp_path / "out")

@@ -42,8 +42,9 @@ class FakeFamily:
 
 
 def make_store(root, scenes=7, shard=3, seed=1, **kw):
-    return generate_dataset(FakeFamily(**kw), root, scenes, seed=seed, shard_scenes=shard,
-                            batch=2, progress=False)
+    return generate_dataset(
+        FakeFamily(**kw), root, scenes, seed=seed, shard_scenes=shard, batch=2, progress=False
+    )
 
 
 def test_round_trip_exact_and_random_access(tmp_path):
@@ -69,8 +70,12 @@ def test_manifest_contents(tmp_path):
     make_store(tmp_path / "d", scenes=4, shard=3)
     m = json.loads((tmp_path / "d" / "manifest.json").read_text())
     assert m["format_version"] == fmt.FORMAT_VERSION and m["complete"]
-    assert m["source"] == {"kind": "procedural", "family": "fake",
-                           "params": {"image_size": 16, "views": 5}, "seed": 1}
+    assert m["source"] == {
+        "kind": "procedural",
+        "family": "fake",
+        "params": {"image_size": 16, "views": 5},
+        "seed": 1,
+    }
     assert m["scenes"] == 4 and m["views"] == 5 and m["image_size"] == [16, 16]
     for s in m["shards"]:
         assert fmt.sha256_file(tmp_path / "d" / s["file"]) == s["sha256"]
@@ -208,8 +213,12 @@ def test_read_rejects_wrong_frame_size_and_nan(tmp_path):
     nan = np.zeros((2, 5), np.float32)
     nan[0, 0] = np.nan
     # bypass the writer's checks to produce bad records, as a buggy or foreign writer might
-    data = fmt.encode_shard([([good, good], np.zeros((2, 5))), ([good, small], np.zeros((2, 5))),
-                             ([good, good], nan)], 2, (16, 16), "png")
+    data = fmt.encode_shard(
+        [([good, good], np.zeros((2, 5))), ([good, small], np.zeros((2, 5))), ([good, good], nan)],
+        2,
+        (16, 16),
+        "png",
+    )
     w = _writer(tmp_path / "d")
     w.add_shard(fmt.write_shard(tmp_path / "d" / "bad.gqns", data))
     store = SceneStore(tmp_path / "d")

@@ -91,14 +91,23 @@ def test_texture_lookup_shows_face_image():
     b.box((0, 0, 0), (0.5, 0.5, 0.5), (1, 1, 1), texture=0)
     poses = torch.tensor([[[3.0, 0.0, 0.0, math.pi, 0.0]]])  # looks along -x at the +x face
     prims = stack_scenes([b])
-    img = render(prims, poses, torch.tensor([[5.0, 0, 0]]),
-                 RenderSettings(image_size=32, fov_deg=40.0, **FLAT), textures=tex)[0, 0].numpy()
+    img = render(
+        prims,
+        poses,
+        torch.tensor([[5.0, 0, 0]]),
+        RenderSettings(image_size=32, fov_deg=40.0, **FLAT),
+        textures=tex,
+    )[0, 0].numpy()
     face = img[img.sum(-1) > 0]
     red = (face == [255, 0, 0]).all(-1).sum()
     blue = (face == [0, 0, 255]).all(-1).sum()
     assert red > 20 and blue > 20 and red + blue == len(face)
-    untextured = render(prims, poses, torch.tensor([[5.0, 0, 0]]),
-                        RenderSettings(image_size=32, fov_deg=40.0, **FLAT))[0, 0].numpy()
+    untextured = render(
+        prims,
+        poses,
+        torch.tensor([[5.0, 0, 0]]),
+        RenderSettings(image_size=32, fov_deg=40.0, **FLAT),
+    )[0, 0].numpy()
     assert set(map(tuple, untextured[untextured.sum(-1) > 0])) == {(255, 255, 255)}
 
 
@@ -174,10 +183,19 @@ def test_bad_settings_raise():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():
     pose = look_at_origin(torch.tensor([[[3.0, 0.5, 2.0]]]))
-    cpu = render(stack_scenes([_floor_and_ball()]), pose, torch.tensor([[0.5, 0, 3.0]]),
-                 RenderSettings(image_size=32, shadows=True))
-    gpu = render(stack_scenes([_floor_and_ball()]), pose, torch.tensor([[0.5, 0, 3.0]]),
-                 RenderSettings(image_size=32, shadows=True), device="cuda")
+    cpu = render(
+        stack_scenes([_floor_and_ball()]),
+        pose,
+        torch.tensor([[0.5, 0, 3.0]]),
+        RenderSettings(image_size=32, shadows=True),
+    )
+    gpu = render(
+        stack_scenes([_floor_and_ball()]),
+        pose,
+        torch.tensor([[0.5, 0, 3.0]]),
+        RenderSettings(image_size=32, shadows=True),
+        device="cuda",
+    )
     assert gpu.device.type == "cuda"
     assert (cpu.int() - gpu.cpu().int()).abs().max() <= 1
 
@@ -197,7 +215,12 @@ def test_textures_are_not_mirrored(face):
     if axis == 2:  # from above/below, tilt slightly so yaw is defined: +y is up on screen
         position[1] = -1e-3 * sign
     pose = look_at_origin(torch.tensor([[position]]))
-    img = render(stack_scenes([b]), pose, torch.tensor([position]),
-                 RenderSettings(image_size=32, fov_deg=30.0, **FLAT), textures=tex)[0, 0].numpy()
+    img = render(
+        stack_scenes([b]),
+        pose,
+        torch.tensor([position]),
+        RenderSettings(image_size=32, fov_deg=30.0, **FLAT),
+        textures=tex,
+    )[0, 0].numpy()
     assert img[12, 10].tolist() == [255, 255, 0] and img[12, 21].tolist() == [0, 255, 255]
     assert img[20, 10].tolist() == [255, 0, 0] and img[20, 21].tolist() == [0, 0, 255]

@@ -96,8 +96,9 @@ def parse_example(data: bytes, views: int, where: str) -> tuple[list[bytes], np.
         raise DataFormatError(f"{where}: not a tf.train.Example ({e})") from e
     feats = ex.features.feature
     if "frames" not in feats or "cameras" not in feats:
-        raise DataFormatError(f"{where}: missing 'frames' or 'cameras' feature "
-                              f"(has {sorted(feats.keys())})")
+        raise DataFormatError(
+            f"{where}: missing 'frames' or 'cameras' feature (has {sorted(feats.keys())})"
+        )
     frames = list(feats["frames"].bytes_list.value)
     cameras = np.asarray(feats["cameras"].float_list.value, dtype=np.float32)
     if cameras.size != views * 5:
@@ -138,8 +139,10 @@ def _convert_file(job: _FileJob) -> tuple[str, list[ShardInfo]]:
                 except OSError as e:
                     raise DataFormatError(f"{where} view {v}: not a readable image ({e})") from e
                 if hw != size:
-                    raise DataFormatError(f"{where} view {v}: frame is {hw[0]}x{hw[1]}, "
-                                          f"dataset expects {size[0]}x{size[1]}")
+                    raise DataFormatError(
+                        f"{where} view {v}: frame is {hw[0]}x{hw[1]}, "
+                        f"dataset expects {size[0]}x{size[1]}"
+                    )
             pending.append((frames, poses))
             if len(pending) == job.shard_scenes:
                 flush()
@@ -157,8 +160,9 @@ def infer_dataset(src: Path, dataset: str | None) -> str:
     for name in (src.name, src.parent.name):
         if name in DATASETS:
             return name
-    raise ValueError(f"cannot infer the dataset from {src}; pass --dataset (one of "
-                     f"{sorted(DATASETS)})")
+    raise ValueError(
+        f"cannot infer the dataset from {src}; pass --dataset (one of {sorted(DATASETS)})"
+    )
 
 
 def split_dirs(src: Path) -> dict[str | None, Path]:
@@ -170,21 +174,32 @@ def split_dirs(src: Path) -> dict[str | None, Path]:
 
 
 def convert_split(
-    src: Path, dst: Path, dataset: str, split: str | None, workers: int = 1,
-    shard_scenes: int = DEFAULT_SHARD_SCENES, progress: bool = True,
+    src: Path,
+    dst: Path,
+    dataset: str,
+    split: str | None,
+    workers: int = 1,
+    shard_scenes: int = DEFAULT_SHARD_SCENES,
+    progress: bool = True,
 ) -> StoreWriter:
     """Convert every ``*.tfrecord`` in ``src`` into the store ``dst`` (resuming if present)."""
     files = sorted(src.glob("*.tfrecord"))
     if not files:
         raise FileNotFoundError(f"{src}: no *.tfrecord files")
     size, views = DATASETS[dataset]
-    writer = StoreWriter(dst, {"kind": "deepmind", "dataset": dataset, "split": split},
-                         views, (size, size), "jpeg")
+    writer = StoreWriter(
+        dst, {"kind": "deepmind", "dataset": dataset, "split": split}, views, (size, size), "jpeg"
+    )
     done = set(writer.manifest.progress.get("files_done", []))
     jobs = [_FileJob(p, Path(dst), views, size, shard_scenes) for p in files if p.name not in done]
     order = {p.name: i for i, p in enumerate(files)}
-    bar = tqdm(total=len(files), initial=len(files) - len(jobs), unit="file",
-               desc=f"convert {dataset}{'/' + split if split else ''}", disable=not progress)
+    bar = tqdm(
+        total=len(files),
+        initial=len(files) - len(jobs),
+        unit="file",
+        desc=f"convert {dataset}{'/' + split if split else ''}",
+        disable=not progress,
+    )
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(max(1, workers)) if workers > 1 else _InlinePool() as pool:
         for name, shards in pool.imap_unordered(_convert_file, jobs):
@@ -214,8 +229,12 @@ class _InlinePool:
 
 
 def convert_deepmind(
-    src: str | os.PathLike, dst: str | os.PathLike, dataset: str | None = None,
-    workers: int = 1, shard_scenes: int = DEFAULT_SHARD_SCENES, progress: bool = True,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    dataset: str | None = None,
+    workers: int = 1,
+    shard_scenes: int = DEFAULT_SHARD_SCENES,
+    progress: bool = True,
 ) -> dict[str | None, Path]:
     """Convert a DeepMind dataset directory (or one split directory) to scene stores.
 
@@ -227,8 +246,14 @@ def convert_deepmind(
     out = {}
     for split, d in split_dirs(src).items():
         target = dst / split if split else dst
-        convert_split(d, target, name, split if split else (src.name if src.name in SPLITS
-                                                             else None),
-                      workers, shard_scenes, progress)
+        convert_split(
+            d,
+            target,
+            name,
+            split if split else (src.name if src.name in SPLITS else None),
+            workers,
+            shard_scenes,
+            progress,
+        )
         out[split] = target
     return out

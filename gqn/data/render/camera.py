@@ -29,8 +29,8 @@ def pixel_offsets(height: int, width: int, fov_deg: float, device=None) -> torch
     """``(H * W, 3)`` camera-space directions ``(x, y, 1)`` of the pixel centres, row-major."""
     scale = math.tan(math.radians(fov_deg) / 2)
     aspect = height / width
-    cols = (2 * (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width - 1)
-    rows = (1 - 2 * (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height)
+    cols = 2 * (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width - 1
+    rows = 1 - 2 * (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height
     y, x = torch.meshgrid(rows * scale * aspect, cols * scale, indexing="ij")
     return torch.stack([x, y, torch.ones_like(x)], dim=-1).reshape(-1, 3)
 

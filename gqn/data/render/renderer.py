@@ -60,8 +60,10 @@ def _mat_vec(m: torch.Tensor, v: torch.Tensor) -> list[torch.Tensor]:
     Written as explicit products and sums (no BLAS) so results are bitwise independent of the
     batch shape.
     """
-    return [m[..., j, 0] * v[..., 0] + m[..., j, 1] * v[..., 1] + m[..., j, 2] * v[..., 2]
-            for j in range(3)]
+    return [
+        m[..., j, 0] * v[..., 0] + m[..., j, 1] * v[..., 1] + m[..., j, 2] * v[..., 2]
+        for j in range(3)
+    ]
 
 
 def _trace(o, d, kind, valid, coeffs, quad_from: int | None) -> torch.Tensor:
@@ -118,8 +120,9 @@ def _render_chunk(
     o_unit = [c[:, None, :] for c in _mat_vec(to_unit, cam_pos[:, None, :] - center)]
     k = sum(to_unit[:, :, :, None, m] * basis[:, None, None, :, m] for m in range(3))
     x, y = offsets[None, :, 0, None], offsets[None, :, 1, None]
-    d_unit = [k[:, None, :, j, 0] * x + k[:, None, :, j, 1] * y + k[:, None, :, j, 2]
-              for j in range(3)]
+    d_unit = [
+        k[:, None, :, j, 0] * x + k[:, None, :, j, 1] * y + k[:, None, :, j, 2] for j in range(3)
+    ]
     t_all = _trace(o_unit, d_unit, kind, valid, coeffs, quad_from)
     t_hit, slot = t_all.min(dim=-1)
     hit = torch.isfinite(t_hit)
@@ -186,8 +189,11 @@ def _chunk_fn(compile_: bool):
 def _slot_tables(prims: Primitives) -> tuple[torch.Tensor, torch.Tensor]:
     """World-to-unit matrices ``(B, P, 3, 3)`` and quadric coefficients ``(B, P, 5)``."""
     to_unit = prims.rotation.transpose(-1, -2) / prims.size[..., :, None]
-    table = torch.tensor([QUADRIC_COEFFS[k] for k in sorted(QUADRIC_COEFFS)],
-                         dtype=torch.float32, device=prims.kind.device)
+    table = torch.tensor(
+        [QUADRIC_COEFFS[k] for k in sorted(QUADRIC_COEFFS)],
+        dtype=torch.float32,
+        device=prims.kind.device,
+    )
     return to_unit, table[prims.kind]
 
 
@@ -224,8 +230,10 @@ def render(
     light = light.to(device=device, dtype=torch.float32)
     b, v = poses.shape[:2]
     if prims.num_scenes != b or light.shape != (b, 3):
-        raise ValueError(f"{prims.num_scenes} scenes, poses {tuple(poses.shape)}, "
-                         f"light {tuple(light.shape)} disagree")
+        raise ValueError(
+            f"{prims.num_scenes} scenes, poses {tuple(poses.shape)}, "
+            f"light {tuple(light.shape)} disagree"
+        )
     aa, size = settings.antialias, settings.image_size
     hi = size * aa
     offsets = pixel_offsets(hi, hi, settings.fov_deg, device=device)
@@ -250,10 +258,24 @@ def render(
         idx = torch.arange(start, start + per_chunk, device=device).clamp_max(n_img - 1)
         pose, s = flat_pose[idx], scene[idx]
         rgb = fn(
-            pose[:, :3], camera_basis(pose[:, 3], pose[:, 4]), offsets, light[s],
-            to_unit[s], prims.center[s], prims.kind[s], live[s], coeffs[s], prims.color[s],
-            prims.texture[s], texels, background, quad_from, settings.shadows, casters_from,
-            float(settings.ambient), float(settings.diffuse),
+            pose[:, :3],
+            camera_basis(pose[:, 3], pose[:, 4]),
+            offsets,
+            light[s],
+            to_unit[s],
+            prims.center[s],
+            prims.kind[s],
+            live[s],
+            coeffs[s],
+            prims.color[s],
+            prims.texture[s],
+            texels,
+            background,
+            quad_from,
+            settings.shadows,
+            casters_from,
+            float(settings.ambient),
+            float(settings.diffuse),
         )
         out.append(rgb[: min(per_chunk, n_img - start)])
     rgb = torch.cat(out).reshape(n_img, hi, hi, 3)

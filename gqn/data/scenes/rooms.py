@@ -24,8 +24,9 @@ def _pose(position: np.ndarray, direction: np.ndarray) -> np.ndarray:
     return np.array([*position, yaw, pitch])
 
 
-def _add_object(b: SceneBuilder, shape: str, x: float, y: float, r: float, angle: float, rng,
-                color) -> None:
+def _add_object(
+    b: SceneBuilder, shape: str, x: float, y: float, r: float, angle: float, rng, color
+) -> None:
     """One object of footprint radius ``r`` standing on the floor at ``(x, y)``."""
     rot = rotation_z(angle)
     if shape == "cube":
@@ -84,8 +85,9 @@ class Rooms(SceneFamily):
         if self.camera not in CAMERAS:
             raise bad(f"camera must be one of {CAMERAS}, got {self.camera!r}")
         if not 0 <= self.min_objects <= self.max_objects:
-            raise bad(f"need 0 <= min_objects ({self.min_objects}) <= max_objects "
-                      f"({self.max_objects})")
+            raise bad(
+                f"need 0 <= min_objects ({self.min_objects}) <= max_objects ({self.max_objects})"
+            )
         if isinstance(self.shapes, str):
             self.shapes = tuple(s.strip() for s in self.shapes.split(",") if s.strip())
         self.shapes = tuple(self.shapes)
@@ -93,15 +95,21 @@ class Rooms(SceneFamily):
         if unknown or not self.shapes:
             raise bad(f"shapes must be a non-empty subset of {SHAPES}, got {list(self.shapes)}")
         if not 0 < self.object_size_min <= self.object_size_max:
-            raise bad(f"need 0 < object_size_min ({self.object_size_min}) <= object_size_max "
-                      f"({self.object_size_max})")
+            raise bad(
+                f"need 0 < object_size_min ({self.object_size_min}) <= object_size_max "
+                f"({self.object_size_max})"
+            )
         half = self.room_size / 2
         if self.object_region <= 0 or self.object_region + self.object_size_max >= half:
-            raise bad(f"object_region + object_size_max must lie inside the room "
-                      f"(< room_size / 2 = {half})")
+            raise bad(
+                f"object_region + object_size_max must lie inside the room "
+                f"(< room_size / 2 = {half})"
+            )
         if not self.object_region + self.object_size_max < self.ring_radius < half:
-            raise bad(f"ring_radius ({self.ring_radius}) must lie between the objects "
-                      f"(object_region + object_size_max) and the walls (room_size / 2)")
+            raise bad(
+                f"ring_radius ({self.ring_radius}) must lie between the objects "
+                f"(object_region + object_size_max) and the walls (room_size / 2)"
+            )
         if not 0 < self.free_height_min <= self.free_height_max < self.wall_height:
             raise bad("need 0 < free_height_min <= free_height_max < wall_height")
         if not 0 < self.ring_height < self.wall_height:
@@ -120,15 +128,23 @@ class Rooms(SceneFamily):
 
     def render_settings(self) -> RenderSettings:
         return RenderSettings(
-            image_size=self.image_size, fov_deg=self.fov_deg, antialias=self.antialias,
-            shadows=self.shadows, ambient=self.ambient, diffuse=1.0 - self.ambient,
-            compile=self.compile, shadow_casters_from=ROOM_SLOTS,
+            image_size=self.image_size,
+            fov_deg=self.fov_deg,
+            antialias=self.antialias,
+            shadows=self.shadows,
+            ambient=self.ambient,
+            diffuse=1.0 - self.ambient,
+            compile=self.compile,
+            shadow_casters_from=ROOM_SLOTS,
         )
 
     def _room(self, b: SceneBuilder, rng: np.random.Generator) -> None:
         half, h = self.room_size / 2, self.wall_height
-        b.box((0, 0, -WALL), (half + 2 * WALL, half + 2 * WALL, WALL),
-              random_color(rng, (0.1, 0.6), (0.4, 0.9)))
+        b.box(
+            (0, 0, -WALL),
+            (half + 2 * WALL, half + 2 * WALL, WALL),
+            random_color(rng, (0.1, 0.6), (0.4, 0.9)),
+        )
         for sx, sy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
             extent = (WALL, half + 2 * WALL, h / 2) if sx else (half + 2 * WALL, WALL, h / 2)
             centre = (sx * (half + WALL), sy * (half + WALL), h / 2)
@@ -150,8 +166,7 @@ class Rooms(SceneFamily):
                 continue
             shape = self.shapes[int(rng.integers(len(self.shapes)))]
             angle = rng.uniform(-math.pi, math.pi) if self.object_rotations else 0.0
-            _add_object(b, shape, x, y, r, angle, rng,
-                        random_color(rng, (0.6, 1.0), (0.6, 1.0)))
+            _add_object(b, shape, x, y, r, angle, rng, random_color(rng, (0.6, 1.0), (0.6, 1.0)))
             placed.append((x, y, r))
         return placed
 
@@ -162,8 +177,13 @@ class Rooms(SceneFamily):
         for _ in range(self.views):
             if self.camera == "ring":
                 theta = rng.uniform(-math.pi, math.pi)
-                pos = np.array([self.ring_radius * math.cos(theta),
-                                self.ring_radius * math.sin(theta), self.ring_height])
+                pos = np.array(
+                    [
+                        self.ring_radius * math.cos(theta),
+                        self.ring_radius * math.sin(theta),
+                        self.ring_height,
+                    ]
+                )
                 poses.append(_pose(pos, -pos))
                 continue
             for _try in range(100):
@@ -183,6 +203,7 @@ class Rooms(SceneFamily):
         poses = self._cameras(rng, placed)
         half = self.room_size / 2
         # inside the room's footprint, so the room's own boxes never shadow its interior
-        light = np.array([*rng.uniform(-0.8 * half, 0.8 * half, 2),
-                          rng.uniform(0.6, 1.1) * self.wall_height])
+        light = np.array(
+            [*rng.uniform(-0.8 * half, 0.8 * half, 2), rng.uniform(0.6, 1.1) * self.wall_height]
+        )
         return SceneSpec(b, poses, light)

@@ -81,11 +81,13 @@ class ShepardMetzler(SceneFamily):
                 f" = {self.cube_size * math.sqrt(3):.3f}, or cameras sit inside the object"
             )
         if not 0 < self.pitch_limit_deg <= 90:
-            raise ValueError(f"shepard-metzler: pitch_limit_deg must be in (0, 90], "
-                             f"got {self.pitch_limit_deg}")
+            raise ValueError(
+                f"shepard-metzler: pitch_limit_deg must be in (0, 90], got {self.pitch_limit_deg}"
+            )
         if self.cube_size <= 0 or not 0 < self.fov_deg < 180 or not 0 <= self.ambient <= 1:
-            raise ValueError("shepard-metzler: need cube_size > 0, 0 < fov_deg < 180, "
-                             "0 <= ambient <= 1")
+            raise ValueError(
+                "shepard-metzler: need cube_size > 0, 0 < fov_deg < 180, 0 <= ambient <= 1"
+            )
 
     @property
     def views_per_scene(self) -> int:
@@ -96,8 +98,12 @@ class ShepardMetzler(SceneFamily):
 
     def render_settings(self) -> RenderSettings:
         return RenderSettings(
-            image_size=self.image_size, fov_deg=self.fov_deg, antialias=self.antialias,
-            shadows=False, ambient=self.ambient, diffuse=1.0 - self.ambient,
+            image_size=self.image_size,
+            fov_deg=self.fov_deg,
+            antialias=self.antialias,
+            shadows=False,
+            ambient=self.ambient,
+            diffuse=1.0 - self.ambient,
             compile=self.compile,
         )
 
