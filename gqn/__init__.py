@@ -10,4 +10,4 @@ Library layout (the CLI in :mod:`gqn.cli` composes these; the library never impo
 - :mod:`gqn.data`: renderer, scene families, on-disk format, DeepMind conversion, datasets.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"

@@ -73,3 +73,11 @@ def test_squared_error_clamps_and_summary_reports_psnr():
     assert math.isclose(s["recon_mse"].item(), 0.005, rel_tol=1e-6)
     assert math.isclose(s["recon_psnr_db"].item(), -10 * math.log10(0.005), rel_tol=1e-5)
     assert "recon_mse" not in ELBOTerms(torch.zeros(2), torch.zeros(2, 1), 12).summary()
+    # a bf16 mean (autocast) is scored in fp32, outside autograd
+    g = torch.Generator().manual_seed(0)
+    target, pred = torch.rand(2, 3, 8, 8, generator=g), torch.rand(2, 3, 8, 8, generator=g)
+    pred_bf16 = pred.bfloat16().requires_grad_()
+    err = squared_error(target, pred_bf16)
+    assert err.dtype == torch.float32 and not err.requires_grad
+    expected = (target - pred_bf16.detach().float()).pow(2).flatten(1).mean(1)
+    torch.testing.assert_close(err, expected)
