@@ -57,6 +57,17 @@ def test_report_has_every_section_and_relative_links(tmp_path):
     assert text.count("| 1 | nearest_view |") == 1 and text.count("| nearest_view |") == 2
     nearest = METHODS.index("nearest_view")  # fake SSIM 0.8 - 0.1 * index: the best baseline
     assert f"best baseline (nearest_view) {0.8 - 0.1 * nearest:.3f}" in text
+    assert f"best baseline (nearest_view) {20.0 - nearest:.2f} dB" in text
     control = METHODS.index("prior_mean_other_pose")
     assert f"another view's pose (control): {20.0 - control:.2f} dB" in text
     assert "- cpu: test cpu" in text
+
+
+def test_summary_picks_the_best_baseline_per_metric():
+    from gqn.viz.report import summary_lines
+
+    result = fake_result()
+    result["rows"][0]["methods"]["mean_image"]["psnr"] = 30.0  # best on PSNR, not on SSIM
+    first = summary_lines(result)[0]
+    assert "best baseline (mean_image) 30.00 dB" in first
+    assert "best baseline (nearest_view) " in first.split("; PSNR")[0]
