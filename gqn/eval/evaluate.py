@@ -49,7 +49,6 @@ MODEL_METHODS = ("reconstruction", "prior_sample", "prior_mean", "best_of_n")
 CONTROLS = ("prior_mean_other_pose",)
 BASELINES = ("nearest_view", "mean_image")
 METHODS = MODEL_METHODS + CONTROLS + BASELINES
-ELBO_KEYS = ("nll_nats", "kl_nats", "nll_bits_per_dim", "kl_bits_per_dim")
 PROTOCOL = (
     "query = view perm[0], context = perm[1:K+1], perm seeded by (seed, scene); "
     "control pose = perm[V-1]; noise of row K seeded by (seed, K)"
