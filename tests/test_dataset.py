@@ -1,4 +1,5 @@
-"""Training loader: query never in context, K range, determinism/resume, K=0, online mode."""
+"""Training loader: query never in context, K range, determinism/resume, K=0, online mode,
+warm-up on a pool of scenes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from gqn.batch import QueryBatch
 from gqn.data.dataset import (
     OnlineSceneDataset,
     QueryBatchSampler,
+    ScenePool,
     draw_views,
     make_loader,
     open_split,
@@ -115,3 +117,54 @@ def test_online_mode_yields_valid_batches():
     torch.testing.assert_close(first[3], expect.float())
     with pytest.raises(ValueError, match="rank 2 outside world_size 2"):
         OnlineSceneDataset(fam, 4, rank=2, world_size=2)
+
+
+def test_scene_pool_draws_from_the_pool_then_from_every_scene():
+    warm = QueryBatchSampler(40, 6, 2, seed=3, pool=ScenePool(scenes=8, steps=12))
+    plain = QueryBatchSampler(40, 6, 2, seed=3)
+    per_epoch = [sorted(i for s in range(e, e + 4) for i, _ in warm.step_items(s)) for e in (0, 4)]
+    assert per_epoch == [list(range(8))] * 2  # each warm-up epoch visits the pool once
+    assert {i for s in range(12) for i, _ in warm.step_items(s)} == set(range(8))
+    after = [i for s in range(20, 40) for i, _ in warm.step_items(s)]
+    assert max(after) >= 8  # past the warm-up every scene is drawn, as without one
+    assert [warm.step_items(s) for s in range(12, 40)] == [
+        plain.step_items(s) for s in range(12, 40)
+    ]
+    assert warm.step_items(0) != plain.step_items(0)
+
+
+def test_scene_pool_resumes_mid_pool_and_splits_ranks():
+    def sampler(start):
+        return QueryBatchSampler(
+            30, 6, 3, seed=1, start_step=start, num_steps=10, pool=ScenePool(12, 7)
+        )
+
+    assert list(sampler(5)) == list(sampler(0))[5:]
+    ranks = [
+        QueryBatchSampler(12, 6, 3, seed=1, world_size=2, rank=r, pool=ScenePool(6, 4))
+        for r in (0, 1)
+    ]
+    seen = [i for r in ranks for i, _ in r.step_items(0)]
+    assert sorted(seen) == list(range(6))  # one step of 2 ranks x 3 covers the pool, disjoint
+
+
+def test_scene_pool_pool_must_fit_the_data():
+    with pytest.raises(ValueError, match="larger than the 12 training scenes"):
+        QueryBatchSampler(12, 6, 2, pool=ScenePool(scenes=13, steps=5))
+    with pytest.raises(ValueError, match="cannot fill one step of 4 x 2"):
+        QueryBatchSampler(40, 6, 4, world_size=2, pool=ScenePool(scenes=7, steps=5))
+    with pytest.raises(ValueError, match="scene pool needs scenes >= 1"):
+        ScenePool(scenes=8, steps=0)
+
+
+def test_online_scene_pool_cycles_through_the_pool():
+    fam = FakeFamily(views=5)
+    ds = OnlineSceneDataset(fam, 4, seed=2, max_context=3, pool=ScenePool(scenes=6, steps=3))
+    frames, _ = fam.render_scenes(2, range(6))
+    for step, scenes in ((1, [4, 5, 0, 1]), (2, [2, 3, 4, 5])):
+        views = draw_views(2, step, 0, 4, 5, 0, 3)
+        expect = frames[scenes, views[:, -1]]
+        got = ds.render_step(step)[3]
+        torch.testing.assert_close(got, torch.from_numpy(expect).permute(0, 3, 1, 2).float() / 255)
+    plain = OnlineSceneDataset(fam, 4, seed=2, max_context=3)
+    torch.testing.assert_close(ds.render_step(3)[3], plain.render_step(3)[3])

@@ -18,6 +18,7 @@ import yaml
 
 from gqn.cli import main
 from gqn.config import ConfigError
+from gqn.data.dataset import ScenePool
 from gqn.data.format import SceneStore
 from gqn.data.generate import generate_dataset
 from gqn.data.scenes import make_family
@@ -277,6 +278,27 @@ def test_config_errors_are_clear(tmp_path, capsys):
     cfg = write_config(tmp_path, data={"family": None})
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "x")]) == 2
     assert "no training data" in capsys.readouterr().err
+    cfg = write_config(tmp_path)
+    assert main(["train", "--config", str(cfg), "data.pool_scenes=8"]) == 2
+    assert "a scene pool needs both data.pool_scenes" in capsys.readouterr().err
+
+
+def test_scene_pool_reaches_the_loader_and_must_fit_the_store(tmp_path, capsys):
+    cfg = load_run_config(write_config(tmp_path), ["data.pool_scenes=5", "data.pool_steps=4"])
+    family = make_family("shepard-metzler", **cfg.data.family_params)
+    loader = training_loader(cfg.data, family, 0, 0, 6, 0, 1)
+    assert loader.loader.dataset.pool == ScenePool(scenes=5, steps=4)
+    store = generate_dataset(
+        make_family("shepard-metzler", image_size=16, views=4, parts=2),
+        tmp_path / "d16",
+        10,
+        progress=False,
+    )
+    data = {"family": None, "family_params": {}, "path": str(store)}
+    cfg = write_config(tmp_path, data=data)
+    argv = ["train", "--config", str(cfg), "--out", str(tmp_path / "r")]
+    assert main([*argv, "data.pool_scenes=50", "data.pool_steps=2"]) == 2
+    assert "lower data.pool_scenes" in capsys.readouterr().err
 
 
 def test_dataset_of_another_image_size_is_refused(tmp_path, capsys):

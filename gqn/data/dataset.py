@@ -6,7 +6,8 @@ Every step is a pure function of ``(seed, step, rank)``:
   ``[min_context, max_context]``;
 - each scene gets a random permutation of its V views: the first K are context, the next is the
   query, so the query is never a context view;
-- stored scenes are visited in a seeded permutation per epoch, split across ranks.
+- stored scenes are visited in a seeded permutation per epoch, split across ranks;
+- an optional :class:`ScenePool` restricts the first steps to a small pool of scenes.
 
 So a run resumes exactly by passing ``start_step``. :func:`make_loader` is the entry point.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +134,34 @@ class SceneDataset(Dataset):
         return torch.from_numpy(frames), torch.from_numpy(poses)
 
 
+@dataclass(frozen=True)
+class ScenePool:
+    """Steps ``0 .. steps - 1`` train on only the first ``scenes`` scenes of the stream.
+
+    Not in the paper. On a few scenes the generator learns to render from the query pose
+    (a scene it can tell apart pays for it); afterwards it meets every scene and keeps more of
+    that than a run that saw every scene from the start (docs/evaluation.md, section 6).
+    """
+
+    scenes: int
+    steps: int
+
+    def __post_init__(self) -> None:
+        if self.scenes < 1 or self.steps < 1:
+            raise ValueError(
+                f"a scene pool needs scenes >= 1 and steps >= 1, got {self.scenes} and {self.steps}"
+            )
+
+    def active(self, step: int) -> bool:
+        """Whether ``step`` draws from the pool."""
+        return step < self.steps
+
+
 class StepStream:
     """What the on-disk sampler and the online dataset share: a stream of training steps
     ``start_step .. num_steps - 1`` (endless if ``num_steps`` is None) of ``batch_size`` scenes
-    per rank, each step with its K drawn by :func:`draw_views` from ``(seed, step, rank)``."""
+    per rank, each step with its K drawn by :func:`draw_views` from ``(seed, step, rank)``, and
+    an optional :class:`ScenePool` for the first steps."""
 
     def __init__(
         self,
@@ -148,13 +174,19 @@ class StepStream:
         num_steps: int | None,
         rank: int,
         world_size: int,
+        pool: ScenePool | None,
     ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
+        if pool is not None and pool.scenes < batch_size * world_size:
+            raise ValueError(
+                f"a scene pool of {pool.scenes} scenes cannot fill one step of "
+                f"{batch_size} x {world_size} rank(s); raise data.pool_scenes"
+            )
         self.views, self.batch_size = views, batch_size
         self.min_context, self.max_context = _check_context(views, min_context, max_context)
         self.seed, self.start_step, self.num_steps = seed, start_step, num_steps
-        self.rank, self.world_size = rank, world_size
+        self.rank, self.world_size, self.pool = rank, world_size, pool
 
     def step_views(self, step: int, scenes: int) -> np.ndarray:
         """View indices ``(scenes, K+1)`` of ``step`` on this rank (K context views, query)."""
@@ -180,8 +212,9 @@ class QueryBatchSampler(StepStream, Sampler):
 
     Scenes are taken in a permutation seeded by ``(seed, epoch)``; an epoch is
     ``num_scenes // (batch_size * world_size)`` steps and each rank takes its own slice of the
-    step's global batch. Iterates steps ``start_step .. num_steps - 1`` (forever if
-    ``num_steps`` is None).
+    step's global batch. While a ``pool`` is active the same holds for dataset indices
+    ``0 .. pool.scenes - 1`` (permutations seeded by ``(seed, epoch, pool.scenes)``). Iterates
+    steps ``start_step .. num_steps - 1`` (forever if ``num_steps`` is None).
     """
 
     def __init__(
@@ -196,6 +229,7 @@ class QueryBatchSampler(StepStream, Sampler):
         num_steps: int | None = None,
         rank: int = 0,
         world_size: int = 1,
+        pool: ScenePool | None = None,
     ):
         super().__init__(
             views,
@@ -207,20 +241,28 @@ class QueryBatchSampler(StepStream, Sampler):
             num_steps,
             rank,
             world_size,
+            pool,
         )
-        self.steps_per_epoch = num_scenes // (batch_size * world_size)
-        if self.steps_per_epoch < 1:
+        if num_scenes < batch_size * world_size:
             raise ValueError(
                 f"{num_scenes} scenes cannot fill one step of {batch_size} x {world_size} rank(s)"
             )
+        if pool is not None and pool.scenes > num_scenes:
+            raise ValueError(
+                f"a scene pool of {pool.scenes} scenes is larger than the {num_scenes} "
+                "training scenes; lower data.pool_scenes"
+            )
         self.num_scenes = num_scenes
-        self._epoch, self._perm = -1, np.empty(0, dtype=np.int64)
+        self._key, self._perm = (-1, -1), np.empty(0, dtype=np.int64)
 
     def step_items(self, step: int) -> list[tuple[int, tuple[int, ...]]]:
-        epoch, within = divmod(step, self.steps_per_epoch)
-        if epoch != self._epoch:
-            self._epoch = epoch
-            self._perm = np.random.default_rng([self.seed, epoch, 2]).permutation(self.num_scenes)
+        in_pool = self.pool is not None and self.pool.active(step)
+        n = self.pool.scenes if in_pool else self.num_scenes
+        epoch, within = divmod(step, n // (self.batch_size * self.world_size))
+        if (n, epoch) != self._key:
+            self._key = (n, epoch)
+            key = [self.seed, epoch, 2] + ([n] if in_pool else [])
+            self._perm = np.random.default_rng(key).permutation(n)
         lo = (within * self.world_size + self.rank) * self.batch_size
         scenes = self._perm[lo : lo + self.batch_size]
         views = self.step_views(step, len(scenes))
@@ -242,7 +284,9 @@ class OnlineSceneDataset(StepStream, IterableDataset):
     Step s on rank r renders scenes ``(s * world_size + r) * batch_size + [0, batch_size)`` of
     ``family`` with ``seed``, so no scene repeats across steps, ranks or DataLoader workers;
     worker w of W produces steps ``start_step + w, + W, ...`` (the DataLoader interleaves them
-    back in order). Yields QueryBatch tensors (see :func:`collate_scenes`).
+    back in order). While a ``pool`` is active the scene numbers are taken modulo
+    ``pool.scenes``, so those steps cycle through scenes ``0 .. pool.scenes - 1``. Yields
+    QueryBatch tensors (see :func:`collate_scenes`).
     """
 
     def __init__(
@@ -256,6 +300,7 @@ class OnlineSceneDataset(StepStream, IterableDataset):
         num_steps: int | None = None,
         rank: int = 0,
         world_size: int = 1,
+        pool: ScenePool | None = None,
         device: Any = None,
     ):
         super().__init__(
@@ -268,14 +313,16 @@ class OnlineSceneDataset(StepStream, IterableDataset):
             num_steps,
             rank,
             world_size,
+            pool,
         )
         self.family, self.device = family, device
 
     def render_step(self, step: int) -> BatchTensors:
         base = (step * self.world_size + self.rank) * self.batch_size
-        frames, poses = self.family.render_scenes(
-            self.seed, list(range(base, base + self.batch_size)), device=self.device
-        )
+        scenes = np.arange(base, base + self.batch_size)
+        if self.pool is not None and self.pool.active(step):
+            scenes %= self.pool.scenes
+        frames, poses = self.family.render_scenes(self.seed, scenes.tolist(), device=self.device)
         frames, poses = torch.as_tensor(frames).cpu(), torch.as_tensor(poses).cpu()
         views = torch.from_numpy(self.step_views(step, self.batch_size))
         rows = torch.arange(self.batch_size)[:, None]
@@ -349,6 +396,7 @@ def make_loader(
     num_steps: int | None = None,
     rank: int = 0,
     world_size: int = 1,
+    pool: ScenePool | None = None,
     num_workers: int = 2,
     pin_memory: bool = False,
     persistent_workers: bool = True,
@@ -359,7 +407,8 @@ def make_loader(
     ``data`` is a store directory (split as in :func:`open_split`), a :class:`SceneDataset`, or
     a scene family object with ``render_scenes`` (online mode: fresh scenes every step).
     Steps run from ``start_step`` to ``num_steps`` (endless if None); to resume a run, pass the
-    step to continue from.
+    step to continue from. ``pool`` (a :class:`ScenePool`) trains the first steps on a few
+    scenes.
     """
     common = dict(
         min_context=min_context,
@@ -369,6 +418,7 @@ def make_loader(
         num_steps=num_steps,
         rank=rank,
         world_size=world_size,
+        pool=pool,
     )
     extra: dict[str, Any] = {}
     if num_workers > 0:

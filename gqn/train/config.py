@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from gqn.accel import AccelConfig
 from gqn.config import ConfigError, apply_overrides, load_yaml
+from gqn.data.dataset import ScenePool
 from gqn.models import GQNConfig
 
 
@@ -27,6 +28,8 @@ class DataConfig:
     ``family_params``) must be set. Held-out preview scenes come from the store's test split
     (``test_fraction``, ``split_seed``) or, online, from the family with a seed derived from
     ``family_seed`` apart from the training stream's (see :func:`gqn.train.data.online_seed`).
+    ``pool_scenes`` / ``pool_steps`` train the first steps on only the first few training
+    scenes (:class:`gqn.data.dataset.ScenePool`; not in the paper; off by default).
     """
 
     path: str | None = None
@@ -40,6 +43,8 @@ class DataConfig:
     test_fraction: float = 0.1
     split_seed: int = 0
     preview_scenes: int = 8
+    pool_scenes: int | None = None
+    pool_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.path is not None and self.family is not None:
@@ -52,6 +57,18 @@ class DataConfig:
             raise ValueError(
                 "need data.batch_size >= 1, data.num_workers >= 0, data.preview_scenes >= 1"
             )
+        off = self.pool_scenes is None
+        if off != (self.pool_steps == 0) or self.pool_steps < 0 or (self.pool_scenes or 1) < 1:
+            raise ValueError(
+                "a scene pool needs both data.pool_scenes >= 1 and data.pool_steps >= 1 "
+                f"(or neither), got {self.pool_scenes} and {self.pool_steps}"
+            )
+
+    def scene_pool(self) -> ScenePool | None:
+        """The pool of scenes for the first steps, or None when off."""
+        if self.pool_scenes is None:
+            return None
+        return ScenePool(self.pool_scenes, self.pool_steps)
 
 
 @dataclass

@@ -83,6 +83,7 @@ def training_loader(
         num_steps=num_steps,
         rank=rank,
         world_size=world_size,
+        pool=data.scene_pool(),
         num_workers=data.num_workers,
     )
 

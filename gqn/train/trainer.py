@@ -301,6 +301,13 @@ class Trainer:
             self.info.rank,
             self.info.world_size,
         )
+        pool = cfg.data.scene_pool()
+        if pool is not None and pool.active(self.step) and self.info.is_main:
+            log.info(
+                "scene pool: steps before %d draw from the first %d training scenes",
+                pool.steps,
+                pool.scenes,
+            )
         bar = tqdm(
             total=max_steps,
             initial=self.step,
