@@ -9,13 +9,16 @@ from gqn.viz.report import SECTIONS
 
 def test_tiny_demo_end_to_end_and_resume(tmp_path, capsys):
     config = tmp_path / "demo.yaml"
-    config.write_text("model:\n  image_size: 32\ndevice: cpu\n")
+    config.write_text(
+        "model:\n  image_size: 32\ndata:\n  pool_scenes: 4\n  pool_steps: 2\ndevice: cpu\n"
+    )
     out = tmp_path / "demo"
     args = ["demo", "--tiny", "--out", str(out), "--config", str(config)]
     assert main(args) == 0
     report = (out / "report.md").read_text()
     for section in SECTIONS:
         assert section in report
+    assert "the first 2 steps on only 4 scenes (scene pool)" in report
     for name in ("context.png", "comparison.png", "samples.png", "orbit.gif", "loss_curves.png"):
         assert (out / "figures" / name).stat().st_size > 0
     assert (out / "eval" / "eval.json").exists() and (out / "run" / "metrics.jsonl").exists()

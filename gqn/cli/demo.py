@@ -192,7 +192,12 @@ def _config_summary(config: Any, data: Path, args: argparse.Namespace) -> dict[s
         f"L = {m.num_steps}, {m.core_weights} core",
         "optimisation": f"{o.max_steps} steps, batch {d.batch_size}, lr {o.lr_start:g} -> "
         f"{o.lr_end:g} over {o.lr_steps}, sigma {o.sigma_start:g} -> {o.sigma_end:g} over "
-        f"{o.sigma_steps}",
+        f"{o.sigma_steps}"
+        + (
+            f"; the first {d.pool_steps} steps on only {d.pool_scenes} scenes (scene pool)"
+            if d.pool_scenes
+            else ""
+        ),
         "config": f"{args.config} (+ overrides {args.overrides})"
         if args.overrides
         else str(args.config),
