@@ -282,3 +282,17 @@ def test_tiny_model_overfits_one_batch():
     floor = 3 * 32 * 32 * 0.5 * torch.log(torch.tensor(2 * torch.pi * 0.01)).item()
     # the squared-error part of the NLL falls at least 20-fold
     assert (last - floor) < (first - floor) / 20
+
+
+def test_elbo_with_a_given_r_equals_computing_it(tiny_model):
+    batch = random_batch(b=3, k=2)
+    r = tiny_model.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
+    torch.manual_seed(5)
+    own = tiny_model.elbo(batch, 0.7)
+    torch.manual_seed(5)
+    given = tiny_model.elbo(batch, 0.7, r)
+    torch.testing.assert_close(given.nll, own.nll, rtol=0, atol=0)
+    torch.testing.assert_close(given.kl_per_step, own.kl_per_step, rtol=0, atol=0)
+    torch.manual_seed(5)
+    other = tiny_model.elbo(batch, 0.7, torch.zeros_like(r))
+    assert not torch.allclose(other.nll, own.nll)  # the given r is the one used

@@ -107,6 +107,7 @@ class _Accumulator:
 def _predictions(
     model: SceneModel,
     batch: QueryBatch,
+    r: torch.Tensor,
     reconstruction: torch.Tensor,
     train_mean: torch.Tensor,
     other_viewpoint: torch.Tensor,
@@ -114,9 +115,9 @@ def _predictions(
     generators: tuple[torch.Generator, torch.Generator],
 ) -> dict[str, torch.Tensor]:
     """Every method's (b, c, s, s) prediction of the batch's query images; ``prior_sample`` is
-    all N samples, (b, n, c, s, s). ``other_viewpoint`` (b, 7) is the control's pose;
-    ``generators`` the noise of the prior samples and of the control. r is computed once."""
-    r = model.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
+    all N samples, (b, n, c, s, s). ``r`` is the batch's representation, shared with the ELBO;
+    ``other_viewpoint`` (b, 7) is the control's pose; ``generators`` the noise of the prior
+    samples and of the control."""
     samples, other = (
         model.sample_at(r, viewpoint, num_samples, generator)
         for viewpoint, generator in zip(
@@ -175,11 +176,12 @@ def _evaluate_k(
         x = images[lo : lo + batch_size].to(device)
         v = viewpoints[lo : lo + batch_size].to(device)
         batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, 0], v[:, 0])
-        terms = model.elbo(batch, sigma)
+        r = model.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
+        terms = model.elbo(batch, sigma, r)
         elbo.add({"nll_nats": terms.nll, "kl_nats": terms.kl}, batch.num_scenes)
         # the ELBO's posterior pass also gives the reconstruction (same z, no second pass)
         preds = _predictions(
-            model, batch, terms.mean, train_mean, v[:, -1], num_samples, generators
+            model, batch, r, terms.mean, train_mean, v[:, -1], num_samples, generators
         )
         for name, pred in preds.items():
             per_method[name].add(_scores(pred, batch.query_image), batch.num_scenes)

@@ -31,8 +31,12 @@ class SceneModel(nn.Module, abc.ABC):
         """The scene representation r of each scene's context views."""
 
     @abc.abstractmethod
-    def elbo(self, batch: QueryBatch, sigma: float) -> ELBOTerms:
-        """The terms of the negative ELBO at pixel standard deviation ``sigma`` (training)."""
+    def elbo(self, batch: QueryBatch, sigma: float, r: torch.Tensor | None = None) -> ELBOTerms:
+        """The terms of the negative ELBO at pixel standard deviation ``sigma`` (training).
+
+        ``r``: the representation of the batch's context when the caller already has it
+        (:meth:`represent`), so that evaluation computes it once for the ELBO and the samples.
+        """
 
     def forward(self, batch: QueryBatch, sigma: float) -> ELBOTerms:
         return self.elbo(batch, sigma)

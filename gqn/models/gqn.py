@@ -151,15 +151,17 @@ class GQN(SceneModel):
         r = r.expand(b, r.shape[1], size, size)
         return torch.cat([v, r], dim=1)
 
-    def _posterior(self, batch: QueryBatch) -> DrawOutput:
+    def _posterior(self, batch: QueryBatch, r: torch.Tensor | None = None) -> DrawOutput:
         self._check_images(batch.query_image, "query_image", dims=4)
-        r = self.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
+        if r is None:
+            r = self.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
         cond = self.condition(r, batch.query_viewpoint)
         return self.draw.posterior_pass(cond, batch.query_image)
 
-    def elbo(self, batch: QueryBatch, sigma: float) -> ELBOTerms:
-        """Negative ELBO terms (eq 4.17) with pixel standard deviation ``sigma``."""
-        out = self._posterior(batch)
+    def elbo(self, batch: QueryBatch, sigma: float, r: torch.Tensor | None = None) -> ELBOTerms:
+        """Negative ELBO terms (eq 4.17) with pixel standard deviation ``sigma``; ``r`` as in
+        :meth:`SceneModel.elbo`."""
+        out = self._posterior(batch, r)
         mean = self.draw.observation(out.canvas)
         nll = gaussian_nll(batch.query_image, mean, sigma)
         return ELBOTerms(
