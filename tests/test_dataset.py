@@ -141,11 +141,20 @@ def test_scene_pool_resumes_mid_pool_and_splits_ranks():
 
     assert list(sampler(5)) == list(sampler(0))[5:]
     ranks = [
-        QueryBatchSampler(12, 6, 3, seed=1, world_size=2, rank=r, pool=ScenePool(6, 4))
+        QueryBatchSampler(24, 6, 3, seed=1, world_size=2, rank=r, pool=ScenePool(12, 4))
         for r in (0, 1)
     ]
-    seen = [i for r in ranks for i, _ in r.step_items(0)]
-    assert sorted(seen) == list(range(6))  # one step of 2 ranks x 3 covers the pool, disjoint
+    for steps, scenes in (((0, 1), 12), ((2, 3), 12), ((4, 5, 6, 7), 24)):
+        seen = [i for step in steps for r in ranks for i, _ in r.step_items(step)]
+        assert sorted(seen) == list(range(scenes))  # an epoch of both ranks: each scene once
+
+
+def test_a_pool_of_every_scene_ends_on_time():
+    """Past the pool the permutation is the no-pool one even when the pool has every scene."""
+    pooled = QueryBatchSampler(8, 6, 2, seed=4, pool=ScenePool(scenes=8, steps=2), num_steps=8)
+    plain = QueryBatchSampler(8, 6, 2, seed=4, num_steps=8)
+    resumed = QueryBatchSampler(8, 6, 2, seed=4, pool=ScenePool(8, 2), start_step=2, num_steps=8)
+    assert list(pooled)[2:] == list(plain)[2:] == list(resumed)
 
 
 def test_scene_pool_pool_must_fit_the_data():

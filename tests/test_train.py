@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import signal
@@ -279,15 +280,23 @@ def test_config_errors_are_clear(tmp_path, capsys):
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "x")]) == 2
     assert "no training data" in capsys.readouterr().err
     cfg = write_config(tmp_path)
-    assert main(["train", "--config", str(cfg), "data.pool_scenes=8"]) == 2
-    assert "a scene pool needs both data.pool_scenes" in capsys.readouterr().err
+    for pool in (["data.pool_scenes=8"], ["data.pool_scenes=0", "data.pool_steps=5"]):
+        assert main(["train", "--config", str(cfg), *pool]) == 2
+        assert "a scene pool needs both data.pool_scenes >= 1" in capsys.readouterr().err
 
 
-def test_scene_pool_reaches_the_loader_and_must_fit_the_store(tmp_path, capsys):
+def test_scene_pool_reaches_the_loader_and_must_fit_the_store(tmp_path, capsys, caplog):
     cfg = load_run_config(write_config(tmp_path), ["data.pool_scenes=5", "data.pool_steps=4"])
     family = make_family("shepard-metzler", **cfg.data.family_params)
     loader = training_loader(cfg.data, family, 0, 0, 6, 0, 1)
     assert loader.loader.dataset.pool == ScenePool(scenes=5, steps=4)
+    cfg = load_run_config(
+        write_config(tmp_path),
+        [f"out_dir={tmp_path / 'p'}", "data.pool_scenes=3", "data.pool_steps=6"],
+    )
+    with caplog.at_level(logging.WARNING, logger="gqn.train.trainer"):
+        assert train(cfg).status == "finished"
+    assert "the whole run trains on 3 scenes" in caplog.text
     store = generate_dataset(
         make_family("shepard-metzler", image_size=16, views=4, parts=2),
         tmp_path / "d16",

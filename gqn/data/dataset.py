@@ -253,14 +253,15 @@ class QueryBatchSampler(StepStream, Sampler):
                 "training scenes; lower data.pool_scenes"
             )
         self.num_scenes = num_scenes
-        self._key, self._perm = (-1, -1), np.empty(0, dtype=np.int64)
+        self._key: tuple[bool, int] | None = None
+        self._perm = np.empty(0, dtype=np.int64)
 
     def step_items(self, step: int) -> list[tuple[int, tuple[int, ...]]]:
         in_pool = self.pool is not None and self.pool.active(step)
         n = self.pool.scenes if in_pool else self.num_scenes
         epoch, within = divmod(step, n // (self.batch_size * self.world_size))
-        if (n, epoch) != self._key:
-            self._key = (n, epoch)
+        if (in_pool, epoch) != self._key:
+            self._key = (in_pool, epoch)
             key = [self.seed, epoch, 2] + ([n] if in_pool else [])
             self._perm = np.random.default_rng(key).permutation(n)
         lo = (within * self.world_size + self.rank) * self.batch_size

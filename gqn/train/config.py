@@ -58,7 +58,11 @@ class DataConfig:
                 "need data.batch_size >= 1, data.num_workers >= 0, data.preview_scenes >= 1"
             )
         off = self.pool_scenes is None
-        if off != (self.pool_steps == 0) or self.pool_steps < 0 or (self.pool_scenes or 1) < 1:
+        if (
+            off != (self.pool_steps == 0)
+            or self.pool_steps < 0
+            or (not off and self.pool_scenes < 1)
+        ):
             raise ValueError(
                 "a scene pool needs both data.pool_scenes >= 1 and data.pool_steps >= 1 "
                 f"(or neither), got {self.pool_scenes} and {self.pool_steps}"

@@ -308,6 +308,14 @@ class Trainer:
                 pool.steps,
                 pool.scenes,
             )
+            if pool.steps >= max_steps:
+                log.warning(
+                    "data.pool_steps (%d) >= optim.max_steps (%d): the whole run trains on "
+                    "%d scenes; lower data.pool_steps to train on every scene afterwards",
+                    pool.steps,
+                    max_steps,
+                    pool.scenes,
+                )
         bar = tqdm(
             total=max_steps,
             initial=self.step,
