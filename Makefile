@@ -7,12 +7,17 @@ TORCH_PIN := torch==2.13.0
 
 .PHONY: install demo test lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+# TORCH_INDEX: an index to take torch from, e.g. https://download.pytorch.org/whl/cpu for the
+# CPU build on a machine whose pip would otherwise pick the CUDA one (several GB).
+TORCH_INDEX ?=
+
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned: an unpinned torch pulls several GB of CUDA wheels.
-	$(PIP) install --quiet $(TORCH_PIN)
-	$(PIP) install --quiet -e '.[dev]'
+	$(PIP) install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH_PIN)
+	# then the project, every package at the version in constraints.txt
+	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -27,6 +27,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     previous contents or the complete new ones. On any exception (including a full disk or
     ``KeyboardInterrupt``) the temp file is removed, ``path`` is left untouched and the
     exception propagates. Leftover temp files of a killed process end in :data:`TMP_SUFFIX`.
+    The new file gets the mode a plain ``open()`` would give it (0666 less the umask).
 
     Example::
 
@@ -39,12 +40,20 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
+            os.fchmod(f.fileno(), _new_file_mode())  # mkstemp makes it owner-only (0600)
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0666 less the process umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -30,14 +30,25 @@ def test_tiny_demo_end_to_end_and_resume(tmp_path, capsys):
     for stage in ("data", "train", "eval", "sample"):
         assert f"| {stage} (reused) |" in report
 
-    # an eval.json from an older gqn (no control method) is redone, not fed to the report
+    # an eval.json from an older gqn (no control method, no record of how it was made) is
+    # redone, not fed to the report
     path = out / "eval" / "eval.json"
     old = json.loads(path.read_text())
     old["methods"].remove("prior_mean_other_pose")
     path.write_text(json.dumps(old))
+    (out / "eval" / "made_with.json").unlink()
     assert main(args) == 0
     assert "| eval (reused) |" not in (out / "report.md").read_text()
     assert "prior_mean_other_pose" in json.loads(path.read_text())["methods"]
+
+    # other arguments redo the stages they change, and only those
+    assert main([*args, "--samples", "3", "--frames", "4"]) == 0
+    report = (out / "report.md").read_text()
+    assert "| data (reused) |" in report and "| train (reused) |" in report
+    assert "| eval (reused) |" not in report and "| sample (reused) |" not in report
+    assert json.loads(path.read_text())["num_samples"] == 3
+    assert main([*args, "--views", "4"]) == 2  # the stored scenes have 3 views
+    assert "already holds a different dataset" in capsys.readouterr().err
 
 
 def test_default_config_is_found_from_any_directory_and_a_missing_one_is_named(

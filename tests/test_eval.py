@@ -200,10 +200,13 @@ def test_eval_cli_writes_outputs(store_and_checkpoint, tmp_path, capsys):
             "2",
             "--out",
             str(out),
+            "--device",
+            "cpu",
         ]
     )
     assert rc == 0
     result = json.loads((out / "eval.json").read_text())
+    assert result["device"] == "cpu"
     assert [r["k"] for r in result["rows"]] == list(range(1, VIEWS))
     row = result["rows"][0]
     for key in ("nll_nats", "kl_nats", "nll_bits_per_dim", "kl_bits_per_dim"):
@@ -221,3 +224,21 @@ def test_eval_cli_writes_outputs(store_and_checkpoint, tmp_path, capsys):
 def test_eval_cli_rejects_missing_checkpoint(tmp_path, capsys):
     rc = main(["eval", str(tmp_path / "nope.pt"), "--data", str(tmp_path)])
     assert rc == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_eval_cli_refuses_data_of_another_image_size(store_and_checkpoint, tmp_path, capsys):
+    _, ckpt = store_and_checkpoint
+    family = make_family("shepard-metzler", image_size=16, views=VIEWS)
+    small = generate_dataset(family, tmp_path / "sm16", 4, progress=False)
+    assert main(["eval", str(ckpt), "--data", str(small), "--out", str(tmp_path / "e")]) == 2
+    assert "dataset images are 16x16, the model expects 32x32" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_eval_and_sample_on_cuda_without_a_gpu_are_refused(store_and_checkpoint, capsys):
+    data, ckpt = store_and_checkpoint
+    assert main(["eval", str(ckpt), "--data", str(data), "--device", "cuda"]) == 2
+    assert "no CUDA GPU is available" in capsys.readouterr().err
+    sample = ["sample", str(ckpt), "--data", str(data), "--scene", "0", "--device", "cuda"]
+    assert main(sample) == 2
+    assert "no CUDA GPU is available" in capsys.readouterr().err

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from gqn.io import atomic_write
@@ -33,3 +36,16 @@ def test_failure_on_a_new_path_creates_nothing(tmp_path):
         f.write(b"partial")
         raise ValueError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_new_file_gets_the_mode_open_would_give(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        with atomic_write(tmp_path / "f.bin") as f:
+            f.write(b"x")
+        (tmp_path / "plain.bin").write_bytes(b"x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "f.bin").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain.bin").stat().st_mode) == 0o666 & ~umask

@@ -157,6 +157,32 @@ def test_resume_in_process_continues_the_curve(tmp_path):
     ]
 
 
+def tensorboard_scalars(run_dir: Path, tag: str) -> dict[int, float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    return {e.step: e.value for e in events.Scalars(tag)}
+
+
+def test_a_fresh_run_in_a_folder_without_checkpoints_starts_its_logs_afresh(tmp_path):
+    """A run killed before its first checkpoint and started again in the same folder logs one
+    curve, not two: in metrics.jsonl and in TensorBoard."""
+    cfg = write_config(tmp_path, log={"tensorboard": True})
+    run_dir = tmp_path / "r"
+    train(load_run_config(cfg, [f"out_dir={run_dir}", "optim.max_steps=5", "optim.lr_start=1e-2"]))
+    for path in list_checkpoints(run_dir):
+        path.unlink()
+    train(load_run_config(cfg, [f"out_dir={run_dir}", "optim.max_steps=3"]))
+    fresh = tmp_path / "fresh"
+    train(load_run_config(cfg, [f"out_dir={fresh}", "optim.max_steps=3"]))
+    assert losses(run_dir) == losses(fresh) and sorted(losses(run_dir)) == [1, 2, 3]
+    board = tensorboard_scalars(run_dir, "loss")
+    assert sorted(board) == [1, 2, 3]
+    for step, value in board.items():
+        assert value == pytest.approx(losses(fresh)[step], rel=1e-5), step
+
+
 def test_checkpoint_of_gqn_0_1_without_new_keys_resumes(tmp_path):
     """A 0.1 checkpoint has no model.aggregation (behaviour: sum) and no health state."""
     cfg_path = write_config(tmp_path, health=COUNTING_HEALTH)
@@ -199,15 +225,16 @@ def test_progress_bar_into_a_pipe_redraws_rarely(tmp_path):
     assert "20/20" in out and out.count("/20 [") <= 4, out  # a redraw shows "n/20 [" once
 
 
-def test_sigterm_finishes_the_step_checkpoints_and_exits_0(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_finishes_the_step_checkpoints_and_exits_0(tmp_path, sig):
     cfg = write_config(tmp_path, log={"checkpoint_every": 1000})
     run_dir = tmp_path / "run"
     proc = run_cli("--config", str(cfg), "--out", str(run_dir), "optim.max_steps=100000")
     wait_for(lambda: (run_dir / "metrics.jsonl").exists() and len(losses(run_dir)) >= 2, proc)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
-    assert "interrupted by SIGTERM" in out
+    assert f"interrupted by {sig.name}" in out
     latest = find_latest(run_dir)
     assert latest is not None
     assert load_checkpoint(latest)["step"] >= 2
@@ -225,6 +252,24 @@ def nan_after(model_cls, first_bad: int, count: int | None):
         bad = calls["n"] > first_bad and (count is None or calls["n"] <= first_bad + count)
         if bad:
             return ELBOTerms(terms.nll * float("nan"), terms.kl_per_step, terms.num_dims)
+        return terms
+
+    return elbo
+
+
+def nan_gradient_at(model_cls, bad_call: int):
+    """Patch ``elbo`` so call ``bad_call`` has a finite loss but NaN gradients: the loss gains
+    ``0 * sqrt(0 * p)``, which is 0, while its gradient is ``0 * inf``."""
+    original = model_cls.elbo
+    calls = {"n": 0}
+
+    def elbo(self, batch, sigma):
+        terms = original(self, batch, sigma)
+        calls["n"] += 1
+        if calls["n"] == bad_call:
+            p = next(self.parameters())
+            nll = terms.nll + 0.0 * torch.sqrt((p * 0.0).sum())
+            return ELBOTerms(nll, terms.kl_per_step, terms.num_dims)
         return terms
 
     return elbo
@@ -254,7 +299,40 @@ def test_a_nonfinite_step_is_skipped(tmp_path, monkeypatch):
     assert [r["skipped_steps"] for r in rows if "skipped_steps" in r] == [0, 0, 1, 0, 0, 0]
 
 
-def test_many_nonfinite_steps_stop_and_keep_the_good_checkpoint(tmp_path, monkeypatch, capsys):
+def test_a_nonfinite_gradient_with_a_finite_loss_is_skipped(tmp_path, monkeypatch):
+    monkeypatch.setattr(GQN, "elbo", nan_gradient_at(GQN, 4))
+    result = train(load_run_config(write_config(tmp_path), [f"out_dir={tmp_path / 'r'}"]))
+    assert result.status == "finished"
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["skipped_steps"] for r in rows if "skipped_steps" in r] == [0, 0, 0, 1, 0, 0]
+    state = load_checkpoint(tmp_path / "r")
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+    assert all(
+        torch.isfinite(t).all()
+        for per_param in state["optimizer"]["state"].values()
+        for t in per_param.values()
+    )
+
+
+def test_grad_clip_bounds_the_norm_the_optimiser_sees(tmp_path, monkeypatch):
+    seen = []
+    step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"]]
+        seen.append(float(torch.nn.utils.get_total_norm([g for g in grads if g is not None])))
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    cfg = write_config(tmp_path, optim={"grad_clip": 1e-3})
+    train(load_run_config(cfg, [f"out_dir={tmp_path / 'r'}"]))
+    rows = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    logged = [r["grad_norm"] for r in rows if "grad_norm" in r]
+    assert len(seen) == 6 and max(seen) <= 1e-3 * (1 + 1e-4)
+    assert min(logged) > 1e-2  # the log shows the norm before clipping
+
+
+def test_many_nonfinite_steps_stop_and_keep_the_good_checkpoint(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(GQN, "elbo", nan_after(GQN, 3, None))
     cfg = write_config(tmp_path, optim={"max_steps": 50}, health={"max_bad_steps": 4})
     run_dir = tmp_path / "r"
@@ -262,6 +340,8 @@ def test_many_nonfinite_steps_stop_and_keep_the_good_checkpoint(tmp_path, monkey
     assert [p.name for p in list_checkpoints(run_dir)] == ["step_00000003.pt"]
     before = load_checkpoint(run_dir)["model"]
     assert all(torch.isfinite(v).all() for v in before.values())
+    assert "stopped at step 7: 4 consecutive steps had a non-finite loss" in caplog.text
+    assert "the last good checkpoint is kept" in caplog.text
 
 
 def test_config_errors_are_clear(tmp_path, capsys):
@@ -356,5 +436,11 @@ def test_resume_with_another_model_config_names_the_keys(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert "model.hidden_channels: 8 != 16" in err and "model.num_steps: 2 != 3" in err
+    resume = ["train", "--config", str(cfg), "--out", str(run_dir), "--resume"]
+    assert main([*resume, "optim.lr_end=1e-05", "optim.sigma_steps=7"]) == 2
+    err = capsys.readouterr().err
+    assert "optim.lr_end: 5e-05 != 1e-05" in err and "optim.sigma_steps: 200000 != 7" in err
+    assert "drop these overrides" in err
+    assert main([*resume, "optim.max_steps=2", "optim.grad_clip=1.0", "log.every=2"]) == 0
     assert main(["train", "--resume", "--out", str(tmp_path / "nothing")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 # The repository's configs/demo.yaml (a source checkout), whatever the working directory.
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 STAGES = ("data", "train", "eval", "sample", "report")
-# --tiny: a seconds-long run of every stage (tests, smoke checks); not a meaningful model.
+# The demo's sizes, and those of --tiny: a seconds-long run of every stage (tests, smoke
+# checks; not a meaningful model). A size given on the command line wins over both.
+FULL = dict(scenes=2000, views=15, eval_scenes=100, samples=8, frames=36, compare=6)
 TINY = dict(scenes=12, views=3, eval_scenes=2, samples=2, frames=3, compare=2)
 TINY_OVERRIDES = [
     "model.r_channels=16",
@@ -62,13 +64,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="training config (default: configs/demo.yaml of this source checkout)",
     )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="training config overrides")
-    p.add_argument("--scenes", type=int, default=2000, help="scenes to generate")
-    p.add_argument("--views", type=int, default=15, help="views per scene")
+    sizes = {
+        "scenes": "scenes to generate",
+        "views": "views per scene",
+        "eval_scenes": "held-out scenes to evaluate",
+        "samples": "prior samples per query (N)",
+        "frames": "orbit frames",
+        "compare": "scenes in the comparison grid",
+    }
+    for key, what in sizes.items():
+        p.add_argument(
+            f"--{key.replace('_', '-')}",
+            type=int,
+            default=None,
+            help=f"{what} (default {FULL[key]}; {TINY[key]} with --tiny)",
+        )
     p.add_argument("--data-seed", type=int, default=0)
-    p.add_argument("--eval-scenes", type=int, default=100, help="held-out scenes to evaluate")
-    p.add_argument("--samples", type=int, default=8, help="prior samples per query (N)")
-    p.add_argument("--frames", type=int, default=36, help="orbit frames")
-    p.add_argument("--compare", type=int, default=6, help="scenes in the comparison grid")
     p.add_argument("--tiny", action="store_true", help="seconds-long smoke run of every stage")
     p.set_defaults(handler=run)
 
@@ -97,16 +108,17 @@ class StageClock:
 
 def _data_stage(args: argparse.Namespace, image_size: int, clock: StageClock) -> Path:
     from gqn.data.format import read_manifest
-    from gqn.data.generate import generate_dataset
+    from gqn.data.generate import generate_dataset, procedural_source
     from gqn.data.scenes import make_family
 
     path = args.out / "data"
+    family = make_family("shepard-metzler", image_size=image_size, views=args.views)
     if (path / "manifest.json").exists():
         m = read_manifest(path)
-        if m.complete and m.num_scenes >= args.scenes and m.image_size[0] == image_size:
+        source = json.loads(json.dumps(procedural_source(family, args.data_seed)))
+        if m.complete and m.num_scenes >= args.scenes and m.source == source:
             clock.reuse("data")
             return path
-    family = make_family("shepard-metzler", image_size=image_size, views=args.views)
     start = time.perf_counter()
     generate_dataset(family, path, args.scenes, seed=args.data_seed, shard_scenes=500)
     clock.done("data", time.perf_counter() - start)
@@ -138,16 +150,22 @@ def _eval_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: S
     from gqn.eval.evaluate import METHODS, PROTOCOL, evaluate_checkpoint
 
     out = args.out / "eval"
-    if (out / "eval.json").exists():
-        result = json.loads((out / "eval.json").read_text())
-        current = (str(checkpoint), list(METHODS), PROTOCOL)
-        if (result.get("checkpoint"), result.get("methods"), result.get("protocol")) == current:
-            clock.reuse("eval")
-            return result
+    marker = out / "made_with.json"
+    made_with = {
+        "checkpoint": str(checkpoint),
+        "methods": list(METHODS),
+        "protocol": PROTOCOL,
+        "scenes": args.eval_scenes,
+        "samples": args.samples,
+    }
+    if marker.exists() and json.loads(marker.read_text()) == made_with:
+        clock.reuse("eval")
+        return json.loads((out / "eval.json").read_text())
     start = time.perf_counter()
     result = evaluate_checkpoint(
-        checkpoint, data, out, num_scenes=args.eval_scenes, num_samples=args.samples
+        checkpoint, data, out, num_scenes=args.eval_scenes, num_samples=args.samples, device="auto"
     )
+    marker.write_text(json.dumps(made_with))
     clock.done("eval", time.perf_counter() - start)
     return result
 
@@ -157,16 +175,18 @@ def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock:
     from gqn.eval.inputs import load_dataset_scene
     from gqn.eval.sample import sample_scene, truth_posterior_prior
     from gqn.train.checkpoint import load_model
+    from gqn.train.distributed import pick_device
     from gqn.viz.grids import comparison_grid, strip
 
     figures = args.out / "figures"
     names = ("samples.png", "orbit.gif", "context.png", "comparison.png")
-    marker = figures / "checkpoint.txt"
-    if marker.exists() and marker.read_text() == str(checkpoint):
+    marker = figures / "made_with.json"
+    made_with = {"checkpoint": str(checkpoint), "frames": args.frames, "compare": args.compare}
+    if marker.exists() and json.loads(marker.read_text()) == made_with:
         clock.reuse("sample")
         return {n: figures / n for n in names}
     start = time.perf_counter()
-    model, config = load_model(checkpoint)
+    model, config = load_model(checkpoint, map_location=pick_device("auto"))
     frac, split_seed = config.data.test_fraction, config.data.split_seed
     images, poses = load_dataset_scene(data, 0, "test", frac, split_seed)
     k = max(1, images.shape[0] - 4)
@@ -177,7 +197,7 @@ def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock:
     test = open_split(data, "test", frac, split_seed)
     columns = truth_posterior_prior(model, test, args.compare, context=k)
     comparison_grid(columns, scale=3).save(figures / "comparison.png")
-    marker.write_text(str(checkpoint))
+    marker.write_text(json.dumps(made_with))
     clock.done("sample", time.perf_counter() - start)
     return {n: figures / n for n in names}
 
@@ -213,8 +233,8 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(
             f"training config {args.config} does not exist; pass one with --config PATH"
         )
-    if args.tiny:
-        for key, value in TINY.items():
+    for key, value in (TINY if args.tiny else FULL).items():
+        if getattr(args, key) is None:
             setattr(args, key, value)
     args.out.mkdir(parents=True, exist_ok=True)
     clock = StageClock(args.out / "stages.json")

@@ -20,6 +20,13 @@ def _ks(s: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from e
 
 
+DEVICE = dict(
+    default="auto",
+    choices=("auto", "cpu", "cuda"),
+    help="where to run: auto (CUDA if available, else CPU; the default), cpu or cuda",
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
@@ -37,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ks", type=_ks, default=None, help="context sizes, e.g. 1,2,4 (default all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the views and prior samples")
     p.add_argument("--out", type=Path, default=None, help="output folder (default <run>/eval)")
+    p.add_argument("--device", **DEVICE)
     p.set_defaults(handler=_eval)
 
     s = sub.add_parser(
@@ -59,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--frames", type=_positive, default=36, help="orbit frames")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, default=None, help="output folder (default <run>/samples)")
+    s.add_argument("--device", **DEVICE)
     s.set_defaults(handler=_sample, parser=s)
 
 
@@ -82,6 +91,7 @@ def _eval(args: argparse.Namespace) -> int:
         num_samples=args.samples,
         seed=args.seed,
         ks=args.ks,
+        device=args.device,
     )
     ks = sorted({result["rows"][0]["k"], result["rows"][-1]["k"]})
     print(metrics_table(result, ks))
@@ -93,12 +103,13 @@ def _sample(args: argparse.Namespace) -> int:
     from gqn.eval.inputs import load_dataset_scene, load_image_folder
     from gqn.eval.sample import sample_scene
     from gqn.train.checkpoint import load_model
+    from gqn.train.distributed import pick_device
 
     if args.data is not None and args.scene is None:
         args.parser.error("--data needs --scene")
     if args.images is not None and args.poses is None:
         args.parser.error("--images needs --poses")
-    model, config = load_model(args.checkpoint)
+    model, config = load_model(args.checkpoint, map_location=pick_device(args.device))
     if args.data is not None:
         images, poses = load_dataset_scene(
             args.data, args.scene, args.split, config.data.test_fraction, config.data.split_seed

@@ -4,7 +4,8 @@
   to the query camera. Distance = Euclidean distance of the camera positions + angle (radians)
   between the viewing directions; for cameras looking at the origin from one radius both terms
   rank views alike, and the angle breaks ties for cameras at one position.
-- *Mean training image*: the pixel-wise mean over every view of every training scene.
+- *Mean training image*: the pixel-wise mean over every view of the training scenes (or of
+  ``max_scenes`` of them, evenly spaced).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def nearest_view(
 def mean_image(dataset: SceneDataset, max_scenes: int | None = None) -> torch.Tensor:
     """(3, H, W) pixel-wise mean in [0, 1] over all views of the dataset's scenes.
 
-    ``max_scenes`` limits the pass to the first scenes (evenly spaced) for very large splits.
+    ``max_scenes`` limits the pass to that many scenes, evenly spaced, for large splits.
     """
     n = len(dataset)
     if n == 0:

@@ -367,13 +367,16 @@ def evaluate_checkpoint(
     seed: int = 0,
     mean_image_scenes: int | None = MEAN_IMAGE_SCENES,
     ks: list[int] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Load a checkpoint (file or run directory), evaluate it on ``split`` of the store ``data``
-    (split as in training: the run's ``test_fraction`` and ``split_seed``), write the outputs to
-    ``out`` and return the result dict."""
+    (split as in training: the run's ``test_fraction`` and ``split_seed``) on ``device``
+    (``"cpu"``, ``"cuda"`` or ``"auto"``), write the outputs to ``out`` and return the result
+    dict. Prior samples are drawn on the device, so CPU and GPU results differ in the samples."""
     from gqn.train.checkpoint import load_model
+    from gqn.train.distributed import pick_device
 
-    model, config = load_model(checkpoint)
+    model, config = load_model(checkpoint, map_location=pick_device(device))
     frac, split_seed = config.data.test_fraction, config.data.split_seed
     dataset = open_split(data, split, frac, split_seed)
     train_mean = mean_image(open_split(data, "train", frac, split_seed), mean_image_scenes)
@@ -387,6 +390,7 @@ def evaluate_checkpoint(
         seed=seed,
         ks=ks,
     )
-    result.update(checkpoint=str(checkpoint), data=str(data), split=split)
+    device_used = str(next(model.parameters()).device)
+    result.update(checkpoint=str(checkpoint), data=str(data), split=split, device=device_used)
     write_outputs(result, out)
     return result

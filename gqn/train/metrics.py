@@ -72,14 +72,17 @@ def truncate_metrics(run_dir: Path, step: int) -> None:
 class RunLog:
     """Scalars to ``metrics.jsonl`` (+ TensorBoard), image grids to PNG (+ TensorBoard)."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True):
+    def __init__(self, run_dir: Path, start_step: int, tensorboard: bool = True):
+        """Append to the logs of a run that (re)starts at ``start_step``; TensorBoard hides
+        what an earlier attempt logged after that step (``purge_step``), as
+        :func:`truncate_metrics` drops it from ``metrics.jsonl``."""
         self.run_dir = run_dir
         self.file = open(run_dir / METRICS_FILE, "a")  # noqa: SIM115 (closed in close())
         self.writer = None
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(run_dir / "tb"))
+            self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step + 1)
 
     def scalars(self, step: int, values: dict[str, Any]) -> None:
         record = {"step": step, "time": time.time(), **values}

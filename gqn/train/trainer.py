@@ -109,7 +109,8 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
 
 
 def check_resumable(config: RunConfig, state: dict) -> None:
-    """Refuse a checkpoint whose model config differs; warn where the data stream differs.
+    """Refuse a checkpoint whose model or restored optimiser config differs; warn where the
+    data stream differs.
 
     The stored model config is completed with today's defaults first, so a checkpoint written
     before a model key existed (e.g. ``aggregation``, added in 0.2.0 with default ``sum``, the
@@ -136,6 +137,20 @@ def check_resumable(config: RunConfig, state: dict) -> None:
         {k: getattr(config.data, k) for k in data_keys},
         "data.",
     )
+    restored = ("lr_start", "lr_end", "lr_steps", "sigma_start", "sigma_end", "sigma_steps")
+    restored += ("betas", "eps")
+    stored_optim, optim = to_dict(run_config_of(state).optim), to_dict(config.optim)
+    optim_diffs = config_differences(
+        {k: stored_optim[k] for k in restored}, {k: optim[k] for k in restored}, "optim."
+    )
+    if optim_diffs:
+        raise ValueError(
+            f"{state['path']} continues its own schedules and optimiser state, but the config "
+            "changes them: "
+            + "; ".join(optim_diffs)
+            + " (checkpoint != current); drop these overrides to resume, or start a new run "
+            "(only optim.max_steps, optim.grad_clip and log.* may change on --resume)"
+        )
     if data_diffs or stored.get("seed") != config.seed:
         log.warning(
             "resuming with a different data stream (%s): the run continues, but not "
@@ -176,16 +191,19 @@ class Trainer:
         self.module = accel_lib.prepare_model(self.model, self.accel, self.device)
         if info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.module = DistributedDataParallel(self.module, device_ids=ids)
+            # a K = 0 step leaves the representation network out of the graph: DDP must then
+            # look for unused parameters, or its next step fails waiting for their gradients
+            self.module = DistributedDataParallel(
+                self.module, device_ids=ids, find_unused_parameters=config.data.min_context == 0
+            )
         self.last_checkpoint: Path | None = Path(state["path"]) if state else None
         self.checkpoint_step = self.step if state else -1
         self.log: RunLog | None = None
         self.preview = None
         if info.is_main:
             save_yaml(config, self.run_dir / "config.yaml")
-            if state is not None:
-                truncate_metrics(self.run_dir, self.step)
-            self.log = RunLog(self.run_dir, config.log.tensorboard)
+            truncate_metrics(self.run_dir, self.step)  # a fresh run (step 0) starts them empty
+            self.log = RunLog(self.run_dir, self.step, config.log.tensorboard)
             self.preview = accel_lib.prepare_batch(
                 preview_batch(config.data, self.source), self.accel, self.device
             )
