@@ -6,8 +6,10 @@ manifests.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +29,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     previous contents or the complete new ones. On any exception (including a full disk or
     ``KeyboardInterrupt``) the temp file is removed, ``path`` is left untouched and the
     exception propagates. Leftover temp files of a killed process end in :data:`TMP_SUFFIX`.
-    The new file gets the mode a plain ``open()`` would give it (0666 less the umask).
+    A new file gets the mode a plain ``open()`` would give it (0666 less the umask); a
+    replaced file keeps its mode.
 
     Example::
 
@@ -35,12 +38,12 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             f.write(json.dumps(data).encode())
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
-            os.fchmod(f.fileno(), _new_file_mode())  # mkstemp makes it owner-only (0600)
+            _keep_mode(path, f.fileno())
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
@@ -49,11 +52,22 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
-def _new_file_mode() -> int:
-    """The mode ``open()`` gives a new file: 0666 less the process umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new temp file next to ``path``, created with mode 0666 so that the kernel applies the
+    umask, as for a plain ``open()`` (``tempfile.mkstemp`` would make it 0600)."""
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
+def _keep_mode(path: Path, fd: int) -> None:
+    """Give the new file the mode of the file it replaces (as writing in place would keep it);
+    where the file system has no modes to set, leave it."""
+    with contextlib.suppress(OSError):  # a new path keeps the umask mode
+        os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -30,16 +30,14 @@ def test_tiny_demo_end_to_end_and_resume(tmp_path, capsys):
     for stage in ("data", "train", "eval", "sample"):
         assert f"| {stage} (reused) |" in report
 
-    # an eval.json from an older gqn (no control method, no record of how it was made) is
-    # redone, not fed to the report
+    # outputs with no record of what they were made from (an older gqn, or a redo that was
+    # interrupted) are redone, and so are those of a marker cut by a kill mid-write
     path = out / "eval" / "eval.json"
-    old = json.loads(path.read_text())
-    old["methods"].remove("prior_mean_other_pose")
-    path.write_text(json.dumps(old))
     (out / "eval" / "made_with.json").unlink()
+    (out / "figures" / "made_with.json").write_text('{"checkpoint": ')
     assert main(args) == 0
-    assert "| eval (reused) |" not in (out / "report.md").read_text()
-    assert "prior_mean_other_pose" in json.loads(path.read_text())["methods"]
+    report = (out / "report.md").read_text()
+    assert "| eval (reused) |" not in report and "| sample (reused) |" not in report
 
     # other arguments redo the stages they change, and only those
     assert main([*args, "--samples", "3", "--frames", "4"]) == 0
@@ -49,6 +47,8 @@ def test_tiny_demo_end_to_end_and_resume(tmp_path, capsys):
     assert json.loads(path.read_text())["num_samples"] == 3
     assert main([*args, "--views", "4"]) == 2  # the stored scenes have 3 views
     assert "already holds a different dataset" in capsys.readouterr().err
+    assert main([*args, "model.hidden_channels=12"]) == 2  # the finished run has other settings
+    assert "model.hidden_channels" in capsys.readouterr().err
 
 
 def test_default_config_is_found_from_any_directory_and_a_missing_one_is_named(

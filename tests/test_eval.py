@@ -242,3 +242,14 @@ def test_eval_and_sample_on_cuda_without_a_gpu_are_refused(store_and_checkpoint,
     sample = ["sample", str(ckpt), "--data", str(data), "--scene", "0", "--device", "cuda"]
     assert main(sample) == 2
     assert "no CUDA GPU is available" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_eval_and_sample_run_on_cuda(store_and_checkpoint, tmp_path):
+    data, ckpt = store_and_checkpoint
+    out = tmp_path / "eval"
+    args = ["--scenes", "2", "--samples", "2", "--out", str(out), "--device", "cuda"]
+    assert main(["eval", str(ckpt), "--data", str(data), *args]) == 0
+    assert json.loads((out / "eval.json").read_text())["device"].startswith("cuda")
+    sample = ["sample", str(ckpt), "--data", str(data), "--scene", "0", "--frames", "2"]
+    assert main([*sample, "--out", str(tmp_path / "s"), "--device", "cuda"]) == 0

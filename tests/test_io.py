@@ -49,3 +49,13 @@ def test_new_file_gets_the_mode_open_would_give(tmp_path, umask):
         os.umask(old)
     mode = stat.S_IMODE((tmp_path / "f.bin").stat().st_mode)
     assert mode == stat.S_IMODE((tmp_path / "plain.bin").stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "private.bin"
+    path.write_bytes(b"old")
+    path.chmod(0o600)
+    with atomic_write(path) as f:
+        f.write(b"new")
+    assert path.read_bytes() == b"new"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -173,6 +173,7 @@ def test_a_fresh_run_in_a_folder_without_checkpoints_starts_its_logs_afresh(tmp_
     train(load_run_config(cfg, [f"out_dir={run_dir}", "optim.max_steps=5", "optim.lr_start=1e-2"]))
     for path in list_checkpoints(run_dir):
         path.unlink()
+    time.sleep(1.1)  # event files are named by the second: the new one must sort after the old
     train(load_run_config(cfg, [f"out_dir={run_dir}", "optim.max_steps=3"]))
     fresh = tmp_path / "fresh"
     train(load_run_config(cfg, [f"out_dir={fresh}", "optim.max_steps=3"]))

@@ -125,19 +125,53 @@ def _data_stage(args: argparse.Namespace, image_size: int, clock: StageClock) ->
     return path
 
 
+MARKER = "made_with.json"  # what a finished eval or sample stage was made from
+
+
+def _stage_inputs(data: Path, checkpoint: Path) -> dict[str, Any]:
+    """What eval and sample outputs depend on besides their own arguments: the checkpoint file
+    (path and modification time, so a retrained run is not mistaken for the old one) and the
+    number of scenes in the store (the test split is drawn over it)."""
+    from gqn.data.format import read_manifest
+
+    return {
+        "checkpoint": str(checkpoint),
+        "checkpoint_mtime_ns": checkpoint.stat().st_mtime_ns,
+        "data_scenes": read_manifest(data).num_scenes,
+    }
+
+
+def _made_with(marker: Path, made_with: dict[str, Any]) -> bool:
+    """Whether a stage's outputs were made from ``made_with`` (no or unreadable marker: no)."""
+    try:
+        return json.loads(marker.read_text()) == made_with
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def _mark(marker: Path, made_with: dict[str, Any]) -> None:
+    from gqn.io import atomic_write
+
+    with atomic_write(marker) as f:
+        f.write(json.dumps(made_with).encode())
+
+
 def _train_stage(args: argparse.Namespace, data: Path, clock: StageClock):
     from gqn.train.checkpoint import find_latest, load_checkpoint
     from gqn.train.config import load_run_config
-    from gqn.train.trainer import train
+    from gqn.train.trainer import check_resumable, train
 
     run_dir = args.out / "run"
     overrides = [*(TINY_OVERRIDES if args.tiny else []), *args.overrides]
     overrides += [f"data.path={data}", f"out_dir={run_dir}"]
     config = load_run_config(args.config, overrides)
     latest = find_latest(run_dir) if run_dir.exists() else None
-    if latest is not None and load_checkpoint(latest)["step"] >= config.optim.max_steps:
-        clock.reuse("train")
-        return config, latest
+    if latest is not None:
+        state = load_checkpoint(latest)
+        check_resumable(config, state)  # a finished run of other settings is refused too
+        if state["step"] >= config.optim.max_steps:
+            clock.reuse("train")
+            return config, latest
     start = time.perf_counter()
     result = train(config, resume=latest is not None)
     if result.status != "finished" or result.checkpoint is None:
@@ -150,22 +184,23 @@ def _eval_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: S
     from gqn.eval.evaluate import METHODS, PROTOCOL, evaluate_checkpoint
 
     out = args.out / "eval"
-    marker = out / "made_with.json"
+    marker = out / MARKER
     made_with = {
-        "checkpoint": str(checkpoint),
+        **_stage_inputs(data, checkpoint),
         "methods": list(METHODS),
         "protocol": PROTOCOL,
         "scenes": args.eval_scenes,
         "samples": args.samples,
     }
-    if marker.exists() and json.loads(marker.read_text()) == made_with:
+    if _made_with(marker, made_with):
         clock.reuse("eval")
         return json.loads((out / "eval.json").read_text())
+    marker.unlink(missing_ok=True)  # outputs of an interrupted redo are never reused
     start = time.perf_counter()
     result = evaluate_checkpoint(
         checkpoint, data, out, num_scenes=args.eval_scenes, num_samples=args.samples, device="auto"
     )
-    marker.write_text(json.dumps(made_with))
+    _mark(marker, made_with)
     clock.done("eval", time.perf_counter() - start)
     return result
 
@@ -180,13 +215,14 @@ def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock:
 
     figures = args.out / "figures"
     names = ("samples.png", "orbit.gif", "context.png", "comparison.png")
-    marker = figures / "made_with.json"
-    made_with = {"checkpoint": str(checkpoint), "frames": args.frames, "compare": args.compare}
-    if marker.exists() and json.loads(marker.read_text()) == made_with:
+    marker = figures / MARKER
+    made_with = {**_stage_inputs(data, checkpoint), "frames": args.frames, "compare": args.compare}
+    if _made_with(marker, made_with):
         clock.reuse("sample")
         return {n: figures / n for n in names}
+    marker.unlink(missing_ok=True)
     start = time.perf_counter()
-    model, config = load_model(checkpoint, map_location=pick_device("auto"))
+    model, config = load_model(checkpoint, device=pick_device("auto"))
     frac, split_seed = config.data.test_fraction, config.data.split_seed
     images, poses = load_dataset_scene(data, 0, "test", frac, split_seed)
     k = max(1, images.shape[0] - 4)
@@ -197,7 +233,7 @@ def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock:
     test = open_split(data, "test", frac, split_seed)
     columns = truth_posterior_prior(model, test, args.compare, context=k)
     comparison_grid(columns, scale=3).save(figures / "comparison.png")
-    marker.write_text(json.dumps(made_with))
+    _mark(marker, made_with)
     clock.done("sample", time.perf_counter() - start)
     return {n: figures / n for n in names}
 

@@ -109,7 +109,7 @@ def _sample(args: argparse.Namespace) -> int:
         args.parser.error("--data needs --scene")
     if args.images is not None and args.poses is None:
         args.parser.error("--images needs --poses")
-    model, config = load_model(args.checkpoint, map_location=pick_device(args.device))
+    model, config = load_model(args.checkpoint, device=pick_device(args.device))
     if args.data is not None:
         images, poses = load_dataset_scene(
             args.data, args.scene, args.split, config.data.test_fraction, config.data.split_seed

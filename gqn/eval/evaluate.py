@@ -376,7 +376,7 @@ def evaluate_checkpoint(
     from gqn.train.checkpoint import load_model
     from gqn.train.distributed import pick_device
 
-    model, config = load_model(checkpoint, map_location=pick_device(device))
+    model, config = load_model(checkpoint, device=pick_device(device))
     frac, split_seed = config.data.test_fraction, config.data.split_seed
     dataset = open_split(data, split, frac, split_seed)
     train_mean = mean_image(open_split(data, "train", frac, split_seed), mean_image_scenes)

@@ -218,11 +218,12 @@ def load_model_state(model: torch.nn.Module, state: dict[str, Any]) -> None:
 
 
 def load_model(
-    path_or_run_dir: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+    path_or_run_dir: str | os.PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[GQN, RunConfig]:
-    """The trained model (in eval mode, on ``map_location``) and its RunConfig."""
-    state = load_checkpoint(path_or_run_dir, map_location=map_location)
+    """The trained model (in eval mode, on ``device``) and its RunConfig. The checkpoint is
+    read into CPU memory, so its optimiser state never occupies the device."""
+    state = load_checkpoint(path_or_run_dir, map_location="cpu")
     config = run_config_of(state)
     model = GQN(config.model)
     load_model_state(model, state)
-    return model.to(map_location).eval(), config
+    return model.to(device).eval(), config

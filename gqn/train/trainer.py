@@ -108,6 +108,33 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
         )
 
 
+RESTORED_OPTIM = ("lr_start", "lr_end", "lr_steps", "sigma_start", "sigma_end", "sigma_steps")
+RESTORED_OPTIM += ("betas", "eps")
+
+
+def restored_optim(state: dict) -> dict:
+    """The schedule and Adam settings a checkpoint restores (not its stored config: those are
+    what take effect on resume), under their ``optim.*`` config names."""
+    sigma, lr = state["schedules"]["sigma"], state["schedules"]["lr"]
+    group = state["optimizer"]["param_groups"][0]
+    return {
+        "lr_start": float(lr["start"]),
+        "lr_end": float(lr["end"]),
+        "lr_steps": int(lr["steps"]),
+        "sigma_start": float(sigma["start"]),
+        "sigma_end": float(sigma["end"]),
+        "sigma_steps": int(sigma["steps"]),
+        "betas": [float(b) for b in group["betas"]],
+        "eps": float(group["eps"]),
+    }
+
+
+def requested_optim(config: RunConfig) -> dict:
+    """``restored_optim``'s keys as ``config`` sets them."""
+    optim = to_dict(config.optim)
+    return {key: optim[key] for key in RESTORED_OPTIM}
+
+
 def check_resumable(config: RunConfig, state: dict) -> None:
     """Refuse a checkpoint whose model or restored optimiser config differs; warn where the
     data stream differs.
@@ -137,19 +164,15 @@ def check_resumable(config: RunConfig, state: dict) -> None:
         {k: getattr(config.data, k) for k in data_keys},
         "data.",
     )
-    restored = ("lr_start", "lr_end", "lr_steps", "sigma_start", "sigma_end", "sigma_steps")
-    restored += ("betas", "eps")
-    stored_optim, optim = to_dict(run_config_of(state).optim), to_dict(config.optim)
-    optim_diffs = config_differences(
-        {k: stored_optim[k] for k in restored}, {k: optim[k] for k in restored}, "optim."
-    )
+    optim_diffs = config_differences(restored_optim(state), requested_optim(config), "optim.")
     if optim_diffs:
         raise ValueError(
             f"{state['path']} continues its own schedules and optimiser state, but the config "
             "changes them: "
             + "; ".join(optim_diffs)
-            + " (checkpoint != current); drop these overrides to resume, or start a new run "
-            "(only optim.max_steps, optim.grad_clip and log.* may change on --resume)"
+            + " (checkpoint != current); drop these overrides to resume, or start a new run. "
+            "optim.max_steps, optim.grad_clip, log.*, health.*, accel.* and device may change "
+            "on --resume; data.* and seed changes are allowed with a warning"
         )
     if data_diffs or stored.get("seed") != config.seed:
         log.warning(
