@@ -7,15 +7,16 @@ TORCH_PIN := torch==2.13.0
 
 .PHONY: install demo test lint bench clean
 
-# TORCH_INDEX: an index to take torch from, e.g. https://download.pytorch.org/whl/cpu for the
-# CPU build on a machine whose pip would otherwise pick the CUDA one (several GB).
+# TORCH_INDEX: an extra index for torch, e.g. https://download.pytorch.org/whl/cpu on a machine
+# whose pip would otherwise fetch the CUDA build (several GB): its 2.13.0+cpu outranks PyPI's
+# 2.13.0, and torch's own dependencies still resolve from the usual index.
 TORCH_INDEX ?=
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	# torch first, pinned: an unpinned torch pulls several GB of CUDA wheels.
-	$(PIP) install --quiet -c constraints.txt $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH_PIN)
+	# torch first, at the pinned version (CPU or CUDA build: whichever pip finds; see TORCH_INDEX)
+	$(PIP) install --quiet -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) $(TORCH_PIN)
 	# then the project, every package at the version in constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
