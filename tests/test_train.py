@@ -445,3 +445,29 @@ def test_resume_with_another_model_config_names_the_keys(tmp_path, capsys):
     assert main([*resume, "optim.max_steps=2", "optim.grad_clip=1.0", "log.every=2"]) == 0
     assert main(["train", "--resume", "--out", str(tmp_path / "nothing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_channels_last_trains_like_the_default_layout(tmp_path, monkeypatch):
+    """The switch goes through ``train`` (model and batches in NHWC) without changing the run."""
+    import gqn.accel
+
+    seen = []
+    prepare_batch = gqn.accel.prepare_batch
+
+    def spy(batch, *args, **kwargs):
+        batch = prepare_batch(batch, *args, **kwargs)
+        seen.append(batch.query_image.is_contiguous(memory_format=torch.channels_last))
+        return batch
+
+    monkeypatch.setattr(gqn.accel, "prepare_batch", spy)
+    cfg = write_config(tmp_path)
+    runs = {}
+    for layout in ("false", "true"):
+        out = tmp_path / f"cl_{layout}"
+        overrides = [f"out_dir={out}", "accel.precision=fp32", f"accel.channels_last={layout}"]
+        assert train(load_run_config(cfg, overrides)).status == "finished"
+        runs[layout] = losses(out)
+    assert sorted(runs["true"]) == [1, 2, 3, 4, 5, 6]
+    assert True in seen and False in seen  # NHWC batches in the second run only
+    for step, loss in runs["false"].items():
+        assert runs["true"][step] == pytest.approx(loss, rel=1e-4), step
