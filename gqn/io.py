@@ -37,7 +37,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         with atomic_write("out.json") as f:
             f.write(json.dumps(data).encode())
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # through a symlink: replace its target, keep the link
     fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:

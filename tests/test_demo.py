@@ -47,8 +47,15 @@ def test_tiny_demo_end_to_end_and_resume(tmp_path, capsys):
     assert json.loads(path.read_text())["num_samples"] == 3
     assert main([*args, "--views", "4"]) == 2  # the stored scenes have 3 views
     assert "already holds a different dataset" in capsys.readouterr().err
-    assert main([*args, "model.hidden_channels=12"]) == 2  # the finished run has other settings
-    assert "model.hidden_channels" in capsys.readouterr().err
+    assert main([*args, "model.hidden_channels=12", "seed=3"]) == 2  # the run has other settings
+    err = capsys.readouterr().err
+    assert "model.hidden_channels: 8 != 12" in err and "seed: 0 != 3" in err
+    assert "choose another --out" in err
+    assert main([*args, "log.every=2", "accel.precision=fp32"]) == 0  # these change nothing
+    assert "| train (reused) |" in (out / "report.md").read_text()
+    (out / "eval" / "eval.json").unlink()  # a marker without its outputs is not trusted
+    assert main(args) == 0
+    assert "| eval (reused) |" not in (out / "report.md").read_text()
 
 
 def test_default_config_is_found_from_any_directory_and_a_missing_one_is_named(

@@ -51,11 +51,17 @@ def test_new_file_gets_the_mode_open_would_give(tmp_path, umask):
     assert mode == stat.S_IMODE((tmp_path / "plain.bin").stat().st_mode) == 0o666 & ~umask
 
 
-def test_a_replaced_file_keeps_its_mode(tmp_path):
-    path = tmp_path / "private.bin"
+def test_a_replaced_file_keeps_its_mode_and_a_link_its_target(tmp_path):
+    path = tmp_path / "shared.bin"
     path.write_bytes(b"old")
-    path.chmod(0o600)
-    with atomic_write(path) as f:
-        f.write(b"new")
-    assert path.read_bytes() == b"new"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.chmod(0o640)  # neither what the umask nor what mkstemp would give
+    link = tmp_path / "link.bin"
+    link.symlink_to(path)
+    old = os.umask(0o022)
+    try:
+        with atomic_write(link) as f:
+            f.write(b"new")
+    finally:
+        os.umask(old)
+    assert link.is_symlink() and path.read_bytes() == b"new"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

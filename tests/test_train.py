@@ -184,6 +184,21 @@ def test_a_fresh_run_in_a_folder_without_checkpoints_starts_its_logs_afresh(tmp_
         assert value == pytest.approx(losses(fresh)[step], rel=1e-5), step
 
 
+def test_resume_compares_the_schedules_the_checkpoint_restores(tmp_path, capsys):
+    """Not its stored config: a checkpoint whose config.yaml claims another lr_end (as an
+    override that older gqn ignored on --resume left it) resumes with the lr_end it restores."""
+    cfg = write_config(tmp_path)
+    run = ["--config", str(cfg), "--out", str(tmp_path / "r")]
+    assert main(["train", *run, "optim.max_steps=3"]) == 0
+    path = find_latest(tmp_path / "r")
+    state = torch.load(path, weights_only=True)
+    state["config"]["optim"]["lr_end"] = 1e-5
+    torch.save(state, path)
+    assert main(["train", "--resume", *run, "optim.max_steps=4", "optim.lr_end=1e-5"]) == 2
+    assert "optim.lr_end: 5e-05 != 1e-05" in capsys.readouterr().err
+    assert main(["train", "--resume", *run, "optim.max_steps=4"]) == 0
+
+
 def test_checkpoint_of_gqn_0_1_without_new_keys_resumes(tmp_path):
     """A 0.1 checkpoint has no model.aggregation (behaviour: sum) and no health state."""
     cfg_path = write_config(tmp_path, health=COUNTING_HEALTH)
@@ -451,23 +466,25 @@ def test_channels_last_trains_like_the_default_layout(tmp_path, monkeypatch):
     """The switch goes through ``train`` (model and batches in NHWC) without changing the run."""
     import gqn.accel
 
-    seen = []
+    seen: dict[str, list[bool]] = {}
     prepare_batch = gqn.accel.prepare_batch
 
     def spy(batch, *args, **kwargs):
         batch = prepare_batch(batch, *args, **kwargs)
-        seen.append(batch.query_image.is_contiguous(memory_format=torch.channels_last))
+        seen[layout].append(batch.query_image.is_contiguous(memory_format=torch.channels_last))
         return batch
 
     monkeypatch.setattr(gqn.accel, "prepare_batch", spy)
     cfg = write_config(tmp_path)
     runs = {}
     for layout in ("false", "true"):
+        seen[layout] = []
         out = tmp_path / f"cl_{layout}"
         overrides = [f"out_dir={out}", "accel.precision=fp32", f"accel.channels_last={layout}"]
         assert train(load_run_config(cfg, overrides)).status == "finished"
         runs[layout] = losses(out)
     assert sorted(runs["true"]) == [1, 2, 3, 4, 5, 6]
-    assert True in seen and False in seen  # NHWC batches in the second run only
+    assert len(seen["true"]) >= 6 and all(seen["true"])  # every training batch in NHWC
+    assert not any(seen["false"])
     for step, loss in runs["false"].items():
         assert runs["true"][step] == pytest.approx(loss, rel=1e-4), step

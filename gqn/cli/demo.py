@@ -1,10 +1,12 @@
 """``gqn demo``: the main job — data, training, evaluation, samples and a report, resumably.
 
-Stages (each skipped when its output exists, so re-running continues an interrupted demo):
+Stages (each skipped when its output exists and was made from the same inputs, so re-running
+continues an interrupted demo; docs/evaluation.md section 4 says what each compares):
 
 1. ``data``: render a Shepard-Metzler store into ``OUT/data`` (resumes per shard);
 2. ``train``: train with ``configs/demo.yaml`` into ``OUT/run`` (``--resume`` from the latest
-   checkpoint; skipped once the final step's checkpoint exists);
+   checkpoint; skipped once the final step's checkpoint exists, refused if it has other
+   settings);
 3. ``eval``: ``gqn eval`` of the final checkpoint into ``OUT/eval``;
 4. ``sample``: the sample grid and orbit GIF of held-out scene 0, and ground truth | posterior |
    prior for a few held-out scenes, into ``OUT/figures``;
@@ -141,8 +143,11 @@ def _stage_inputs(data: Path, checkpoint: Path) -> dict[str, Any]:
     }
 
 
-def _made_with(marker: Path, made_with: dict[str, Any]) -> bool:
-    """Whether a stage's outputs were made from ``made_with`` (no or unreadable marker: no)."""
+def _made_with(marker: Path, made_with: dict[str, Any], outputs: list[Path]) -> bool:
+    """Whether a stage's ``outputs`` all exist and were made from ``made_with`` (no or
+    unreadable marker: no)."""
+    if not all(p.exists() for p in outputs):
+        return False
     try:
         return json.loads(marker.read_text()) == made_with
     except (OSError, json.JSONDecodeError):
@@ -156,10 +161,25 @@ def _mark(marker: Path, made_with: dict[str, Any]) -> None:
         f.write(json.dumps(made_with).encode())
 
 
+def _settings_differences(config: Any, state: dict[str, Any]) -> list[str]:
+    """Keys (``model.*``, ``optim.*``, ``data.*``, ``seed``) whose values differ between a
+    finished run's checkpoint and the requested config; logging, health checks, speed switches,
+    the device and a lower ``optim.max_steps`` do not change what the run trained."""
+    from gqn.config import to_dict
+    from gqn.train.checkpoint import config_differences, run_config_of
+
+    trained, wanted = to_dict(run_config_of(state)), to_dict(config)
+    for settings in (trained, wanted):
+        for key in ("log", "health", "accel", "device", "out_dir"):
+            settings.pop(key, None)
+        settings["optim"].pop("max_steps")
+    return config_differences(trained, wanted)
+
+
 def _train_stage(args: argparse.Namespace, data: Path, clock: StageClock):
     from gqn.train.checkpoint import find_latest, load_checkpoint
     from gqn.train.config import load_run_config
-    from gqn.train.trainer import check_resumable, train
+    from gqn.train.trainer import train
 
     run_dir = args.out / "run"
     overrides = [*(TINY_OVERRIDES if args.tiny else []), *args.overrides]
@@ -167,9 +187,14 @@ def _train_stage(args: argparse.Namespace, data: Path, clock: StageClock):
     config = load_run_config(args.config, overrides)
     latest = find_latest(run_dir) if run_dir.exists() else None
     if latest is not None:
-        state = load_checkpoint(latest)
-        check_resumable(config, state)  # a finished run of other settings is refused too
+        state = load_checkpoint(latest, resume=True)
         if state["step"] >= config.optim.max_steps:
+            diffs = _settings_differences(config, state)
+            if diffs:
+                raise ValueError(
+                    f"{run_dir} holds a finished run of other settings: {'; '.join(diffs)} "
+                    "(run != requested); remove it or choose another --out"
+                )
             clock.reuse("train")
             return config, latest
     start = time.perf_counter()
@@ -192,7 +217,7 @@ def _eval_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: S
         "scenes": args.eval_scenes,
         "samples": args.samples,
     }
-    if _made_with(marker, made_with):
+    if _made_with(marker, made_with, [out / "eval.json"]):
         clock.reuse("eval")
         return json.loads((out / "eval.json").read_text())
     marker.unlink(missing_ok=True)  # outputs of an interrupted redo are never reused
@@ -217,7 +242,7 @@ def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock:
     names = ("samples.png", "orbit.gif", "context.png", "comparison.png")
     marker = figures / MARKER
     made_with = {**_stage_inputs(data, checkpoint), "frames": args.frames, "compare": args.compare}
-    if _made_with(marker, made_with):
+    if _made_with(marker, made_with, [figures / n for n in names]):
         clock.reuse("sample")
         return {n: figures / n for n in names}
     marker.unlink(missing_ok=True)
