@@ -6,12 +6,11 @@ manifests.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 
@@ -66,7 +65,7 @@ def _create_temp(path: Path) -> tuple[int, str]:
 def _keep_mode(path: Path, fd: int) -> None:
     """Give the new file the mode of the file it replaces (as writing in place would keep it);
     where the file system has no modes to set, leave it."""
-    with contextlib.suppress(OSError):  # a new path keeps the umask mode
+    with suppress(OSError):  # a new path keeps the umask mode
         os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode))
 
 

@@ -73,10 +73,11 @@ class RunLog:
     """Scalars to ``metrics.jsonl`` (+ TensorBoard), image grids to PNG (+ TensorBoard)."""
 
     def __init__(self, run_dir: Path, start_step: int, tensorboard: bool = True):
-        """Append to the logs of a run that (re)starts at ``start_step``; TensorBoard hides
-        what an earlier attempt logged after that step (``purge_step``), as
-        :func:`truncate_metrics` drops it from ``metrics.jsonl``."""
+        """Continue the logs of a run that (re)starts at ``start_step`` (0: a fresh run): what
+        an earlier attempt logged after that step is dropped from ``metrics.jsonl``
+        (:func:`truncate_metrics`) and hidden in TensorBoard (``purge_step``)."""
         self.run_dir = run_dir
+        truncate_metrics(run_dir, start_step)
         self.file = open(run_dir / METRICS_FILE, "a")  # noqa: SIM115 (closed in close())
         self.writer = None
         if tensorboard:

@@ -41,7 +41,7 @@ from gqn.train.checkpoint import (
 from gqn.train.config import RunConfig
 from gqn.train.data import open_source, preview_batch, rng_neutral, training_loader
 from gqn.train.health import HealthMonitor, TooManyBadSteps
-from gqn.train.metrics import MetricWindow, RunLog, preview_images, truncate_metrics
+from gqn.train.metrics import MetricWindow, RunLog, preview_images
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,10 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
         )
 
 
-RESTORED_OPTIM = ("lr_start", "lr_end", "lr_steps", "sigma_start", "sigma_end", "sigma_steps")
-RESTORED_OPTIM += ("betas", "eps")
+# the optim.* keys whose values a checkpoint restores on resume (schedules, Adam settings)
+RESTORED_OPTIM = (
+    "lr_start", "lr_end", "lr_steps", "sigma_start", "sigma_end", "sigma_steps", "betas", "eps",
+)  # fmt: skip
 
 
 def restored_optim(state: dict) -> dict:
@@ -225,7 +227,6 @@ class Trainer:
         self.preview = None
         if info.is_main:
             save_yaml(config, self.run_dir / "config.yaml")
-            truncate_metrics(self.run_dir, self.step)  # a fresh run (step 0) starts them empty
             self.log = RunLog(self.run_dir, self.step, config.log.tensorboard)
             self.preview = accel_lib.prepare_batch(
                 preview_batch(config.data, self.source), self.accel, self.device
