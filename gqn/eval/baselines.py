@@ -53,7 +53,7 @@ def nearest_view(
 ) -> torch.Tensor:
     """(b, c, s, s): the context image (b, k, c, s, s) nearest in pose to each query."""
     idx = nearest_view_index(context_viewpoints, query_viewpoint, context_mask)
-    return context_images[torch.arange(len(idx)), idx]
+    return context_images[torch.arange(len(idx), device=idx.device), idx]
 
 
 def mean_image(dataset: SceneDataset, max_scenes: int | None = None) -> torch.Tensor:
