@@ -62,9 +62,12 @@ class ShepardMetzler(SceneFamily):
     pitch_limit_deg: float = help_field(
         90.0, "cameras uniform on the sphere zone |elevation| <= this (90 = whole sphere)"
     )
-    cube_size: float = help_field(0.32, "edge length of each cube in world units")
+    cube_size: float = help_field(0.385, "edge length of each cube in world units")
     fov_deg: float = help_field(45.0, "camera field of view across the image width, degrees")
-    ambient: float = help_field(0.45, "ambient light fraction")
+    ambient: float = help_field(0.55, "ambient light: shade of faces turned away from the light")
+    diffuse: float = help_field(
+        0.75, "directional light: added to ambient on faces facing the light (sum > 1 saturates)"
+    )
 
     def validate(self) -> None:
         if self.parts < 1:
@@ -84,10 +87,10 @@ class ShepardMetzler(SceneFamily):
             raise ValueError(
                 f"shepard-metzler: pitch_limit_deg must be in (0, 90], got {self.pitch_limit_deg}"
             )
-        if self.cube_size <= 0 or not 0 < self.fov_deg < 180 or not 0 <= self.ambient <= 1:
-            raise ValueError(
-                "shepard-metzler: need cube_size > 0, 0 < fov_deg < 180, 0 <= ambient <= 1"
-            )
+        if self.cube_size <= 0 or not 0 < self.fov_deg < 180:
+            raise ValueError("shepard-metzler: need cube_size > 0 and 0 < fov_deg < 180")
+        if not 0 <= self.ambient <= 1 or self.diffuse < 0:
+            raise ValueError("shepard-metzler: need 0 <= ambient <= 1 and diffuse >= 0")
 
     @property
     def views_per_scene(self) -> int:
@@ -103,7 +106,7 @@ class ShepardMetzler(SceneFamily):
             antialias=self.antialias,
             shadows=False,
             ambient=self.ambient,
-            diffuse=1.0 - self.ambient,
+            diffuse=self.diffuse,
             compile=self.compile,
         )
 
