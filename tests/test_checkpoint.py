@@ -9,8 +9,8 @@ import torch
 
 from gqn.config import to_dict
 from gqn.models import GQN, GQNConfig
+from gqn.run_config import RunConfig
 from gqn.train import checkpoint as ck
-from gqn.train.config import RunConfig
 
 MODEL = GQNConfig(
     image_size=16,

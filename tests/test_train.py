@@ -25,8 +25,8 @@ from gqn.data.generate import generate_dataset
 from gqn.data.scenes import make_family
 from gqn.losses import ELBOTerms
 from gqn.models import GQN
-from gqn.train.checkpoint import find_latest, list_checkpoints, load_checkpoint
-from gqn.train.config import load_run_config
+from gqn.models.loading import find_latest, list_checkpoints, load_checkpoint
+from gqn.run_config import load_run_config
 from gqn.train.data import PREVIEW_SALT, TRAIN_SALT, online_seed, preview_batch, training_loader
 from gqn.train.trainer import train
 
