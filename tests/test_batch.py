@@ -7,7 +7,10 @@ from gqn.batch import QueryBatch
 @pytest.mark.parametrize("n", [1, 3])
 def test_valid_batch_and_to(n):
     b = QueryBatch.full_context(
-        torch.rand(2, 3, 3, 8, 8), torch.rand(2, 3, 7), torch.rand(2, n, 3, 8, 8), torch.rand(2, n, 7)
+        torch.rand(2, 3, 3, 8, 8),
+        torch.rand(2, 3, 7),
+        torch.rand(2, n, 3, 8, 8),
+        torch.rand(2, n, 7),
     )
     assert b.num_scenes == 2 and b.num_targets == n
     assert b.context_mask.all() and b.target_mask.all() and b.target_mask.shape == (2, n)
@@ -16,7 +19,10 @@ def test_valid_batch_and_to(n):
 
 def test_viewpoints_of_any_size():
     b = QueryBatch.full_context(
-        torch.rand(2, 1, 3, 8, 8), torch.rand(2, 1, 3), torch.rand(2, 2, 3, 8, 8), torch.rand(2, 2, 3)
+        torch.rand(2, 1, 3, 8, 8),
+        torch.rand(2, 1, 3),
+        torch.rand(2, 2, 3, 8, 8),
+        torch.rand(2, 2, 3),
     )
     assert b.target_viewpoints.shape[-1] == 3
 

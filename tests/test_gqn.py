@@ -70,7 +70,9 @@ def test_prior_at_step_l_does_not_depend_on_z_l(core_weights):
     model = GQN(tiny_config(core_weights=core_weights, num_steps=4))
     batch = random_batch()
     r = model.represent(batch.context_images, batch.context_viewpoints)
-    out = model.draw.posterior_pass(model.condition(r, batch.target_viewpoints[:, 0]), batch.target_images[:, 0])
+    out = model.draw.posterior_pass(
+        model.condition(r, batch.target_viewpoints[:, 0]), batch.target_images[:, 0]
+    )
     for l in range(4):
         for later in range(l, 4):
             grads = torch.autograd.grad(
@@ -106,7 +108,9 @@ def test_first_prior_comes_from_the_zero_state(tiny_model):
 
 def _second_posterior(model, batch):
     r = model.represent(batch.context_images, batch.context_viewpoints)
-    out = model.draw.posterior_pass(model.condition(r, batch.target_viewpoints[:, 0]), batch.target_images[:, 0])
+    out = model.draw.posterior_pass(
+        model.condition(r, batch.target_viewpoints[:, 0]), batch.target_images[:, 0]
+    )
     return out.posteriors[1][0]
 
 

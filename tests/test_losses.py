@@ -12,9 +12,9 @@ from gqn.losses import (
     squared_error,
 )
 
-
 ONE_TARGET = torch.ones(2, 1, dtype=torch.bool)
 KL = {"draw": torch.zeros(2, 1)}
+
 
 def test_nll_of_perfect_mean_is_the_normalising_constant():
     x = torch.rand(2, 3, 64, 64)

@@ -55,9 +55,7 @@ def _family_fields(family: type) -> dict[str, dataclasses.Field]:
     """The parameters of one family: its dataclass init fields."""
     if not dataclasses.is_dataclass(family):
         return {}
-    return {
-        f.name: f for f in dataclasses.fields(family) if f.init and not f.name.startswith("_")
-    }
+    return {f.name: f for f in dataclasses.fields(family) if f.init and not f.name.startswith("_")}
 
 
 class _IntermixedParser(argparse.ArgumentParser):
