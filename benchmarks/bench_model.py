@@ -170,8 +170,8 @@ def random_batch(config: GQNConfig, batch: int, context: int, device: torch.devi
     return QueryBatch.full_context(
         torch.rand(batch, context, c, s, s, generator=g).to(device),
         torch.randn(batch, context, 7, generator=g).to(device),
-        torch.rand(batch, c, s, s, generator=g).to(device),
-        torch.randn(batch, 7, generator=g).to(device),
+        torch.rand(batch, 1, c, s, s, generator=g).to(device),
+        torch.randn(batch, 1, 7, generator=g).to(device),
     )
 
 
@@ -268,7 +268,7 @@ def sampling(
             model.sample(
                 batch.context_images,
                 batch.context_viewpoints,
-                batch.query_viewpoint,
+                batch.target_viewpoints,
                 generator=generator,
             )
 
@@ -283,7 +283,7 @@ def sampling(
     model.train()
     return {
         "sample_batch_s": scenes,
-        "sample_batch_images_per_s": batch.query_image.shape[0] / scenes["median"],
+        "sample_batch_images_per_s": batch.num_scenes / scenes["median"],
         "sample_one_scene_views": args.views,
         "sample_one_scene_s": scene,
         "sample_one_scene_images_per_s": args.views / scene["median"],

@@ -30,8 +30,8 @@ def random_batch(config: GQNConfig, batch: int, context: int) -> QueryBatch:
     return QueryBatch.full_context(
         torch.rand(batch, context, c, s, s),
         torch.randn(batch, context, 7),
-        torch.rand(batch, c, s, s),
-        torch.randn(batch, 7),
+        torch.rand(batch, 1, c, s, s),
+        torch.randn(batch, 1, 7),
     )
 
 

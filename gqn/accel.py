@@ -104,8 +104,12 @@ def to_memory_format(tensor: torch.Tensor, accel: AccelConfig) -> torch.Tensor:
 def prepare_batch(
     batch: QueryBatch, accel: AccelConfig, device: torch.device | str, non_blocking: bool = False
 ) -> QueryBatch:
-    """``batch`` on ``device`` with its 4-d query image in the model's memory layout (the 5-d
-    context images are flattened to 4-d inside the representation network)."""
+    """``batch`` on ``device`` with each of its target images in the model's memory layout
+    (models flatten the (b, n) targets to 4-d, and that view keeps the layout; the context images
+    are flattened to 4-d inside the representation network)."""
     batch = batch.to(device, non_blocking=non_blocking)
-    batch.query_image = to_memory_format(batch.query_image, accel)
+    targets = batch.target_images
+    batch.target_images = to_memory_format(targets.flatten(0, 1), accel).unflatten(
+        0, targets.shape[:2]
+    )
     return batch

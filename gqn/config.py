@@ -31,6 +31,18 @@ def _suggest(key: str, options: typing.Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _concrete(tp: Any, value: Any) -> Any:
+    """The dataclass a mapping ``value`` builds for field type ``tp``: ``tp`` itself, or, for a
+    polymorphic config (a class with ``config_class_for``, e.g. the model config chosen by
+    ``model.name``), the class the mapping names."""
+    if isinstance(value, dict) and hasattr(tp, "config_class_for"):
+        try:
+            return tp.config_class_for(value)
+        except ValueError as e:
+            raise ConfigError(str(e)) from e
+    return tp
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = get_origin(tp)
     if tp is Any:
@@ -56,6 +68,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
+        tp = _concrete(tp, value)
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping for {tp.__name__}, got {value!r}")
         return from_dict(tp, value, prefix=f"{where}.")
@@ -136,6 +149,7 @@ def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
         for depth, part in enumerate(parts):
             where = ".".join(parts[: depth + 1])
             if dataclasses.is_dataclass(tp):
+                tp = _concrete(tp, node)
                 hints = typing.get_type_hints(tp)
                 if part not in hints:
                     raise ConfigError(f"unknown config key '{where}'{_suggest(part, hints)}")

@@ -2,10 +2,10 @@
 
     F = -ln N(x^q | eta^g(u_L), sigma_t) + sum_l KL[q_l || pi_l]                      (eq 4.17)
 
-Both terms are reported per image in nats and per dimension in bits, separately: at sigma = 0.7 the
-NLL of a 64x64x3 image cannot go below D * 1/2 * ln(2 pi sigma^2) ~= 6909 nats even for a perfect
-mean (D = 12288), so a "loss stuck at 6.9k" is this normalising constant, not a bug
-(:func:`gaussian_nll_floor`).
+Both terms are reported per scene in nats (per image when a scene has one target) and per
+dimension in bits, separately: at sigma = 0.7 the NLL of a 64x64x3 image cannot go below
+D * 1/2 * ln(2 pi sigma^2) ~= 6909 nats even for a perfect mean (D = 12288), so a "loss stuck
+at 6.9k" is this normalising constant, not a bug (:func:`gaussian_nll_floor`).
 """
 
 from __future__ import annotations
@@ -72,43 +72,90 @@ def kl_normal(
 
 
 def nats_to_bits_per_dim(nats: torch.Tensor | float, num_dims: int) -> torch.Tensor | float:
-    """Nats per image -> bits per dimension."""
+    """Nats per image -> bits per dimension: the one conversion training logs and eval share."""
     return nats / (num_dims * math.log(2.0))
+
+
+def in_units(name: str, nats: torch.Tensor, num_dims: int) -> dict[str, torch.Tensor]:
+    """``{name}_nats`` (per image) and ``{name}_bits_per_dim`` of a quantity given in nats."""
+    return {f"{name}_nats": nats, f"{name}_bits_per_dim": nats_to_bits_per_dim(nats, num_dims)}
+
+
+def sum_targets(values: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
+    """Sum over the valid targets: values (b, n, ...) and target_mask (b, n) -> (b, ...).
+
+    Selection, not multiplication, so a non-finite value in a masked slot cannot leak."""
+    mask = target_mask.reshape(*target_mask.shape, *([1] * (values.dim() - 2)))
+    return torch.where(mask, values, values.new_zeros(())).sum(1)
 
 
 @dataclass
 class ELBOTerms:
-    """Per-image terms of the negative ELBO, in nats.
+    """Per-scene terms of the negative ELBO, in nats, for a batch of b scenes with n targets.
 
-    - ``nll``: (b,) Gaussian NLL of the query image.
-    - ``kl_per_step``: (b, L) KL[q_l || pi_l] of each DRAW step.
+    - ``nll_per_target``: (b, n) Gaussian NLL of each target image (any value where masked).
+    - ``kl_groups``: name -> (b, steps) KL of each step of a group of latents, already summed
+      over the scene's valid targets: GQN has one group ``"draw"`` (its L steps; the latents of
+      each target are its own, so the KL grows with n); a multi-scale generator has one group
+      per DRAW layer; a model with one latent per scene a group of that latent.
+    - ``target_mask``: (b, n) bool, True for real targets.
     - ``num_dims``: dimensions of one image (c * h * w), for bits/dim.
-    - ``mean``: (b, c, h, w) the mean of the image distribution the NLL was scored under (the
+    - ``mean``: (b, n, c, h, w) the mean of the image distribution the NLL was scored under (the
       posterior reconstruction, unclamped), so evaluation needs no second posterior pass.
-    - ``squared_error``: (b,) per-pixel mean squared error of that reconstruction, clamped to
-      [0, 1], against the query image. Unlike the NLL it does not depend on sigma, so it shows
-      learning progress while sigma is annealed.
+    - ``squared_error_per_target``: (b, n) per-pixel mean squared error of that reconstruction,
+      clamped to [0, 1], against the target image. Unlike the NLL it does not depend on sigma,
+      so it shows learning progress while sigma is annealed.
     """
 
-    nll: torch.Tensor
-    kl_per_step: torch.Tensor
+    nll_per_target: torch.Tensor
+    kl_groups: dict[str, torch.Tensor]
+    target_mask: torch.Tensor
     num_dims: int
     mean: torch.Tensor | None = None
-    squared_error: torch.Tensor | None = None
+    squared_error_per_target: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.nll_per_target.shape != self.target_mask.shape:
+            raise ValueError(
+                f"nll_per_target {tuple(self.nll_per_target.shape)} must match target_mask "
+                f"{tuple(self.target_mask.shape)}"
+            )
+        if not self.kl_groups:
+            raise ValueError("kl_groups must name at least one group of latents")
+
+    @property
+    def nll(self) -> torch.Tensor:
+        """(b,) NLL summed over the scene's valid targets."""
+        return sum_targets(self.nll_per_target, self.target_mask)
+
+    @property
+    def kl_per_step(self) -> torch.Tensor:
+        """(b, steps) the KL of every step of every group, groups in order."""
+        return torch.cat(list(self.kl_groups.values()), dim=1)
 
     @property
     def kl(self) -> torch.Tensor:
-        """(b,) total KL over the L steps."""
+        """(b,) total KL over all groups and steps."""
         return self.kl_per_step.sum(1)
 
     @property
+    def squared_error(self) -> torch.Tensor | None:
+        """(b,) mean over the scene's valid targets of ``squared_error_per_target``."""
+        if self.squared_error_per_target is None:
+            return None
+        count = self.target_mask.sum(1).clamp(min=1)
+        return sum_targets(self.squared_error_per_target, self.target_mask) / count
+
+    @property
     def loss(self) -> torch.Tensor:
-        """Scalar batch mean of the negative ELBO in nats/image: what training minimises."""
+        """Scalar batch mean of the negative ELBO in nats/scene: what training minimises."""
         return (self.nll + self.kl).mean()
 
     def summary(self) -> dict[str, torch.Tensor]:
-        """Batch means as 0-d tensors (no host sync): nats/image and bits/dim, KL per step, and
-        (where ``squared_error`` is known) the reconstruction's batch MSE and its PSNR in dB."""
+        """Batch means as 0-d tensors (no host sync): nats and bits/dim of NLL, KL (in all and
+        per group, ``kl_<group>_nats``) and the ELBO, KL per step (``kl_step_<i>``, steps of all
+        groups in order) and (where the squared error is known) the reconstruction's batch MSE
+        and its PSNR in dB."""
         nll, kl = self.nll.mean().detach(), self.kl.mean().detach()
         out = {
             "nll_nats": nll,
@@ -118,10 +165,13 @@ class ELBOTerms:
             "kl_bits_per_dim": nats_to_bits_per_dim(kl, self.num_dims),
             "loss_bits_per_dim": nats_to_bits_per_dim(nll + kl, self.num_dims),
         }
+        for name, group in self.kl_groups.items():
+            out.update(in_units(f"kl_{name}", group.sum(1).mean().detach(), self.num_dims))
         for step, value in enumerate(self.kl_per_step.mean(0).detach()):
             out[f"kl_step_{step}"] = value
-        if self.squared_error is not None:
-            mse = self.squared_error.mean().detach()
+        squared_error = self.squared_error
+        if squared_error is not None:
+            mse = squared_error.mean().detach()
             out["recon_mse"] = mse
             out["recon_psnr_db"] = psnr_from_mse(mse)
         return out

@@ -1,4 +1,16 @@
-"""Camera pose <-> viewpoint vector (thesis eqs 4.1-4.2).
+"""Viewpoint encoders: what a dataset stores per view -> the vector v the network sees.
+
+A dataset's kind of viewpoint picks its encoder (:func:`viewpoint_encoder`; a store records the
+kind in its manifest, ``"camera"`` when unrecorded). Every encoder has ``raw_dim`` (floats it reads
+per view), ``dim`` (the size d of v, which models and batches take from here) and ``encode``:
+
+- ``camera`` (:data:`CAMERA`): raw pose (x, y, z, yaw, pitch) -> the 7-d vector below.
+- ``time`` (:class:`TimeEncoder`): a timestamp t -> ``(t / T, sin(2^j pi t / T), cos(2^j pi t /
+  T) for j = 0 .. F-1)``, d = 1 + 2F (defaults T = 1, F = 3: d = 7). The linear term keeps the
+  order of frames, the Fourier features give the network the period at several scales (the
+  Consistent GQN's video viewpoints, seed 003).
+
+Camera pose <-> viewpoint vector (thesis eqs 4.1-4.2).
 
 A raw pose is ``(x, y, z, yaw, pitch)`` in world units and radians, the layout of DeepMind's
 gqn-datasets ``cameras`` feature. The network sees the 7-d viewpoint vector
@@ -15,10 +27,13 @@ Conventions for cameras that look at the origin (DeepMind's Shepard-Metzler data
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import torch
 
 POSE_DIM = 5
-VIEWPOINT_DIM = 7
+CAMERA_DIM = 7
 VIEWPOINT_ORDER = ("x", "y", "z", "cos_yaw", "sin_yaw", "cos_pitch", "sin_pitch")
 
 
@@ -36,7 +51,7 @@ def pose_to_viewpoint(pose: torch.Tensor) -> torch.Tensor:
 
 def viewpoint_to_pose(viewpoint: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`pose_to_viewpoint`: ``(..., 7)`` -> ``(..., 5)``, angles in (-pi, pi]."""
-    _check_last_dim(viewpoint, VIEWPOINT_DIM, "viewpoint")
+    _check_last_dim(viewpoint, CAMERA_DIM, "viewpoint")
     position = viewpoint[..., :3]
     yaw = torch.atan2(viewpoint[..., 4:5], viewpoint[..., 3:4])
     pitch = torch.atan2(viewpoint[..., 6:7], viewpoint[..., 5:6])
@@ -65,3 +80,51 @@ def look_direction(yaw: torch.Tensor, pitch: torch.Tensor) -> torch.Tensor:
     """
     cos_p = pitch.cos()
     return torch.stack([cos_p * yaw.cos(), -cos_p * yaw.sin(), pitch.sin()], dim=-1)
+
+
+@dataclass(frozen=True)
+class CameraEncoder:
+    """Raw camera poses ``(..., 5)`` -> viewpoints ``(..., 7)`` by :func:`pose_to_viewpoint`."""
+
+    kind: str = "camera"
+    raw_dim: int = POSE_DIM
+    dim: int = CAMERA_DIM
+
+    def encode(self, raw: torch.Tensor) -> torch.Tensor:
+        return pose_to_viewpoint(raw)
+
+
+@dataclass(frozen=True)
+class TimeEncoder:
+    """Timestamps ``(..., 1)`` -> ``(..., 1 + 2 * frequencies)``: ``t / period`` then
+    ``sin(2^j pi t / period), cos(2^j pi t / period)`` for ``j = 0 .. frequencies - 1``."""
+
+    kind: str = "time"
+    raw_dim: int = 1
+    period: float = 1.0
+    frequencies: int = 3
+
+    @property
+    def dim(self) -> int:
+        return 1 + 2 * self.frequencies
+
+    def encode(self, raw: torch.Tensor) -> torch.Tensor:
+        _check_last_dim(raw, self.raw_dim, "timestamp")
+        phase = raw / self.period
+        scales = 2.0 ** torch.arange(self.frequencies, dtype=raw.dtype, device=raw.device)
+        angles = math.pi * phase * scales
+        return torch.cat([phase, angles.sin(), angles.cos()], dim=-1)
+
+
+ViewpointEncoder = CameraEncoder | TimeEncoder
+CAMERA = CameraEncoder()
+VIEWPOINT_ENCODERS: dict[str, ViewpointEncoder] = {"camera": CAMERA, "time": TimeEncoder()}
+
+
+def viewpoint_encoder(kind: str) -> ViewpointEncoder:
+    """The encoder of a dataset whose viewpoints are of ``kind`` ("camera" or "time")."""
+    if kind not in VIEWPOINT_ENCODERS:
+        raise ValueError(
+            f"unknown viewpoint kind {kind!r}; choose one of {sorted(VIEWPOINT_ENCODERS)}"
+        )
+    return VIEWPOINT_ENCODERS[kind]

@@ -19,13 +19,13 @@ def tiny_config(**overrides) -> GQNConfig:
     return GQNConfig(**base)
 
 
-def random_batch(b=2, k=3, size=32, seed=0) -> QueryBatch:
+def random_batch(b=2, k=3, size=32, seed=0, n=1) -> QueryBatch:
     g = torch.Generator().manual_seed(seed)
     return QueryBatch.full_context(
         torch.rand(b, k, 3, size, size, generator=g),
         torch.randn(b, k, 7, generator=g),
-        torch.rand(b, 3, size, size, generator=g),
-        torch.randn(b, 7, generator=g),
+        torch.rand(b, n, 3, size, size, generator=g),
+        torch.randn(b, n, 7, generator=g),
     )
 
 

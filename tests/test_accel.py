@@ -80,7 +80,7 @@ def test_channels_last_equals_contiguous():
         memory_format=torch.channels_last
     )
     batch = prepare_batch(batch, accel, CPU)
-    assert batch.query_image.is_contiguous(memory_format=torch.channels_last)
+    assert batch.target_images.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
     terms = elbo_terms(fast, batch, accel)
     torch.testing.assert_close(terms.nll, reference.nll, rtol=1e-5, atol=1e-3)
     torch.testing.assert_close(terms.kl_per_step, reference.kl_per_step, rtol=1e-4, atol=1e-4)

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from gqn.config import to_dict
-from gqn.models import GQN, GQNConfig
+from gqn.models import GQN, GQNConfig, loading
+from gqn.run_config import RunConfig
 from gqn.train import checkpoint as ck
-from gqn.train.config import RunConfig
 
 MODEL = GQNConfig(
     image_size=16,
@@ -35,19 +35,19 @@ def state(step: int, model_config: GQNConfig = MODEL) -> dict:
 
 
 def test_save_keeps_last_k_and_finds_latest(tmp_path):
-    assert ck.find_latest(tmp_path) is None
+    assert loading.find_latest(tmp_path) is None
     for step in (5, 10, 100, 20):
         ck.save_checkpoint(ck.checkpoint_path(tmp_path, step), state(step), keep_last=2)
-    names = [p.name for p in ck.list_checkpoints(tmp_path)]
+    names = [p.name for p in loading.list_checkpoints(tmp_path)]
     assert names == ["step_00000020.pt", "step_00000100.pt"]
-    assert ck.load_checkpoint(tmp_path)["step"] == 100
-    assert ck.load_checkpoint(tmp_path / "checkpoints" / names[0])["step"] == 20
+    assert loading.load_checkpoint(tmp_path)["step"] == 100
+    assert loading.load_checkpoint(tmp_path / "checkpoints" / names[0])["step"] == 20
 
 
 def test_load_model_is_in_eval_mode_with_the_weights(tmp_path):
     s = state(3)
     ck.save_checkpoint(ck.checkpoint_path(tmp_path, 3), s)
-    model, cfg = ck.load_model(tmp_path)
+    model, cfg = loading.load_model(tmp_path)
     assert not model.training and cfg.model == MODEL
     assert all(torch.equal(v, s["model"][k]) for k, v in model.state_dict().items())
 
@@ -56,12 +56,12 @@ def test_model_only_checkpoint_serves_eval_but_is_refused_for_resume(tmp_path):
     s = state(3)  # no optimizer or schedule states, like the eval tests' checkpoints
     ck.save_checkpoint(ck.checkpoint_path(tmp_path, 3), s)
     with pytest.raises(ValueError, match=r"has no optimizer/schedules state .* cannot be resumed"):
-        ck.load_checkpoint(tmp_path, resume=True)
-    model, _ = ck.load_model(tmp_path)
+        loading.load_checkpoint(tmp_path, resume=True)
+    model, _ = loading.load_model(tmp_path)
     optimizer = torch.optim.Adam(model.parameters()).state_dict()
     full = {**s, "optimizer": optimizer, "schedules": {"sigma": {}, "lr": {}}}
     ck.save_checkpoint(ck.checkpoint_path(tmp_path, 3), full)
-    assert ck.load_checkpoint(tmp_path, resume=True)["optimizer"] == optimizer
+    assert loading.load_checkpoint(tmp_path, resume=True)["optimizer"] == optimizer
 
 
 def test_rng_state_round_trips():
@@ -89,33 +89,33 @@ def test_disk_full_mid_write_keeps_previous_and_leaves_no_temp(tmp_path, monkeyp
 
 def test_refusals_are_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        ck.load_checkpoint(tmp_path / "nope.pt")
+        loading.load_checkpoint(tmp_path / "nope.pt")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        ck.load_checkpoint(tmp_path)
+        loading.load_checkpoint(tmp_path)
     good = ck.save_checkpoint(ck.checkpoint_path(tmp_path, 1), state(1))
     truncated = tmp_path / "cut.pt"
     truncated.write_bytes(good.read_bytes()[:2000])
     with pytest.raises(ValueError, match="corrupt or truncated"):
-        ck.load_checkpoint(truncated)
+        loading.load_checkpoint(truncated)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(2)}, other)
     with pytest.raises(ValueError, match="not a gqn training checkpoint"):
-        ck.load_checkpoint(other)
+        loading.load_checkpoint(other)
     newer = tmp_path / "newer.pt"
     torch.save({**torch.load(good, weights_only=True), "format_version": 99}, newer)
     with pytest.raises(ValueError, match="newer than this gqn"):
-        ck.load_checkpoint(newer)
+        loading.load_checkpoint(newer)
 
 
 def test_checkpoint_of_another_model_names_the_keys(tmp_path):
     bigger = GQNConfig(**{**to_dict(MODEL), "hidden_channels": 16})
     ck.save_checkpoint(ck.checkpoint_path(tmp_path, 1), state(1, bigger))
-    st = ck.load_checkpoint(tmp_path)
+    st = loading.load_checkpoint(tmp_path)
     with pytest.raises(ValueError, match=r"does not fit this model: .*shape"):
-        ck.load_model_state(GQN(MODEL), st)
+        loading.load_model_state(GQN(MODEL), st)
     st["model_class"] = "CGQN"
     with pytest.raises(ValueError, match="holds a 'CGQN' model"):
-        ck.load_model_state(GQN(MODEL), st)
+        loading.load_model_state(GQN(MODEL), st)
     assert ck.config_differences({"a": {"b": 1, "c": 2}}, {"a": {"b": 1, "c": 3}}) == [
         "a.c: 2 != 3"
     ]

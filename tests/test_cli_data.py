@@ -66,11 +66,37 @@ def test_default_out_and_family_fields():
         str(cli_data.default_out("shepard-metzler", {"parts": 5, "image_size": 64}, 0))
         == "data/shepard-metzler-parts5-size64"
     )
-    names = set(cli_data._family_fields({"fake": FakeFamily}))
+    names = set(cli_data._family_fields(FakeFamily))
     assert names == {f.name for f in dataclasses.fields(FakeFamily)}
 
 
 def test_real_families_registered():
     """The real families' parameters become options."""
-    parser_help = cli_data._family_fields(cli_data._families())
-    assert "image_size" in parser_help and "parts" in parser_help
+    families = cli_data._families()
+    assert "parts" in cli_data._family_fields(families["shepard-metzler"])
+    assert "image_size" in cli_data._family_fields(families["rooms"])
+
+
+def test_out_may_follow_the_family_options(tmp_path, monkeypatch):
+    """``gqn data generate shepard-metzler --parts 7 data/sm7``: the optional positional after
+    the options is the output directory."""
+    seen = {}
+    monkeypatch.setattr(cli_data, "_generate", lambda args: seen.update(vars(args)) or 0)
+    out = str(tmp_path / "sm7")
+    argv = ["data", "generate", "shepard-metzler", "--parts", "7", out, "--scenes", "3"]
+    assert main(argv) == 0
+    assert seen["out"] == out and seen["param_parts"] == 7 and seen["scenes"] == 3
+
+
+def test_each_family_help_lists_only_its_parameters(capsys):
+    families = cli_data._families()
+    for name, cls in families.items():
+        with pytest.raises(SystemExit):
+            main(["data", "generate", name, "--help"])
+        text = capsys.readouterr().out
+        own = set(cli_data._family_fields(cls))
+        others = {p for c in families.values() for p in cli_data._family_fields(c)} - own
+        for param in own:
+            assert f"--{param.replace('_', '-')}" in text
+        for param in others:
+            assert f"--{param.replace('_', '-')} " not in text, (name, param)

@@ -58,14 +58,14 @@ def test_batches_match_the_store(store):
             q = views[-1]
             assert q not in views[:-1]
             expect = torch.from_numpy(frames[scene, q]).permute(2, 0, 1).float() / 255
-            torch.testing.assert_close(batch.query_image[b], expect)
+            torch.testing.assert_close(batch.target_images[b, 0], expect)
             vp = pose_to_viewpoint(torch.from_numpy(poses[scene, list(views[:-1])]))
             torch.testing.assert_close(batch.context_viewpoints[b], vp)
-        assert batch.query_image.min() >= 0.0 and batch.query_image.max() <= 1.0
+        assert batch.target_images.min() >= 0.0 and batch.target_images.max() <= 1.0
 
 
 def _collect(loader):
-    return [(b.query_image.sum().item(), b.context_images.shape[1]) for b in loader]
+    return [(b.target_images.sum().item(), b.context_images.shape[1]) for b in loader]
 
 
 def test_determinism_and_resume(store):
@@ -104,10 +104,10 @@ def test_online_mode_yields_valid_batches():
     batches = list(loader)
     assert len(batches) == 4
     for b in batches:
-        assert b.query_image.shape == (4, 3, 16, 16) and b.context_images.shape[1] <= 3
+        assert b.target_images.shape == (4, 1, 3, 16, 16) and b.context_images.shape[1] <= 3
     ds = OnlineSceneDataset(fam, 4, seed=2, max_context=3)
     first = ds.render_step(0)
-    torch.testing.assert_close(first[3], batches[0].query_image)
+    torch.testing.assert_close(first[3], batches[0].target_images)
     # rank 1 of 2 renders other scenes than rank 0
     other = OnlineSceneDataset(fam, 4, seed=2, max_context=3, rank=1, world_size=2)
     assert not torch.equal(other.render_step(0)[3], ds.render_step(0)[3])

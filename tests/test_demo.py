@@ -5,7 +5,7 @@ import json
 
 from gqn.cli import main
 from gqn.cli.demo import DEFAULT_CONFIG, _config_summary
-from gqn.train.config import load_run_config
+from gqn.run_config import load_run_config
 from gqn.viz.report import SECTIONS
 
 

@@ -15,14 +15,14 @@ import pytest
 import yaml
 from test_train import TINY, losses
 
-from gqn.train.checkpoint import find_latest, load_checkpoint
+from gqn.models.loading import find_latest, load_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
     import gc, sys, torch, torch.distributed as dist
     from gqn.train import distributed
-    from gqn.train.config import load_run_config
+    from gqn.run_config import load_run_config
     from gqn.train.trainer import Trainer
     config = load_run_config(sys.argv[1], sys.argv[2:])
     info = distributed.init(config.device)

@@ -14,8 +14,8 @@ from gqn.data.scenes import make_family
 from gqn.eval.baselines import mean_image, nearest_view, nearest_view_index
 from gqn.eval.evaluate import METHODS, best_of_n, evaluate
 from gqn.models import GQN
+from gqn.run_config import load_run_config
 from gqn.train.checkpoint import checkpoint_path, save_checkpoint
-from gqn.train.config import load_run_config
 from gqn.viewpoint import look_at_origin, pose_to_viewpoint
 
 VIEWS = 4
@@ -108,7 +108,7 @@ def test_mean_image_is_pixel_mean(store_and_checkpoint):
 def test_evaluate_rows_and_fixed_protocol(store_and_checkpoint):
     data, _ = store_and_checkpoint
     torch.manual_seed(0)
-    from gqn.train.checkpoint import load_model
+    from gqn.models.loading import load_model
 
     model, _ = load_model(store_and_checkpoint[1])
     test = open_split(data, "test", 0.5)
@@ -138,7 +138,7 @@ def test_other_pose_control_separates_a_pose_blind_model_from_a_renderer(
     ignores the pose scores the same in both. The two renderings use separate noise."""
     data, ckpt = store_and_checkpoint
     from gqn.eval.evaluate import load_scenes
-    from gqn.train.checkpoint import load_model
+    from gqn.models.loading import load_model
 
     model, _ = load_model(ckpt)
     test = open_split(data, "test", 0.5)
@@ -171,7 +171,7 @@ def test_other_pose_control_separates_a_pose_blind_model_from_a_renderer(
 
 
 def test_a_row_does_not_depend_on_the_other_ks(store_and_checkpoint):
-    from gqn.train.checkpoint import load_model
+    from gqn.models.loading import load_model
 
     model, _ = load_model(store_and_checkpoint[1])
     test = open_split(store_and_checkpoint[0], "test", 0.5)

@@ -62,7 +62,7 @@ def test_fast_path_prior_samples_equal_reference(core_weights):
                 model.sample(
                     batch.context_images,
                     batch.context_viewpoints,
-                    batch.query_viewpoint,
+                    batch.target_viewpoints,
                     num_samples=4,
                     generator=generator,
                 )

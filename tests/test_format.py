@@ -22,6 +22,7 @@ class FakeFamily:
     image_size: int = field(default=16, metadata={"help": "image side"})
     views: int = field(default=5, metadata={"help": "views per scene"})
     name = "fake"
+    viewpoint = "camera"
 
     @property
     def views_per_scene(self) -> int:

@@ -24,11 +24,11 @@ def test_shapes(representation, size, core_weights):
     terms = model.elbo(batch, sigma=1.0)
     assert terms.nll.shape == (2,) and terms.kl_per_step.shape == (2, 2)
     assert terms.num_dims == 3 * size * size
-    assert model.reconstruct(batch).shape == (2, 3, size, size)
+    assert model.reconstruct(batch).shape == (2, 1, 3, size, size)
     samples = model.sample(
-        batch.context_images, batch.context_viewpoints, batch.query_viewpoint, num_samples=3
+        batch.context_images, batch.context_viewpoints, batch.target_viewpoints, num_samples=3
     )
-    assert samples.shape == (2, 3, 3, size, size)
+    assert samples.shape == (2, 3, 1, 3, size, size)
     assert samples.min() >= 0 and samples.max() <= 1
 
 
@@ -56,9 +56,9 @@ def test_inference_network_never_called_during_sampling(tiny_model):
     for module in tiny_model.draw.inference_steps.modules():
         module.register_forward_hook(lambda *_: calls.append(1))
     batch = random_batch()
-    tiny_model.sample(batch.context_images, batch.context_viewpoints, batch.query_viewpoint)
+    tiny_model.sample(batch.context_images, batch.context_viewpoints, batch.target_viewpoints)
     r = tiny_model.represent(batch.context_images, batch.context_viewpoints)
-    tiny_model.generate(r, batch.query_viewpoint[:, None])
+    tiny_model.generate(r, batch.target_viewpoints)
     assert calls == []
     tiny_model.elbo(batch, 1.0)
     assert calls  # the hooks do fire in training
@@ -70,7 +70,9 @@ def test_prior_at_step_l_does_not_depend_on_z_l(core_weights):
     model = GQN(tiny_config(core_weights=core_weights, num_steps=4))
     batch = random_batch()
     r = model.represent(batch.context_images, batch.context_viewpoints)
-    out = model.draw.posterior_pass(model.condition(r, batch.query_viewpoint), batch.query_image)
+    out = model.draw.posterior_pass(
+        model.condition(r, batch.target_viewpoints[:, 0]), batch.target_images[:, 0]
+    )
     for l in range(4):
         for later in range(l, 4):
             grads = torch.autograd.grad(
@@ -90,15 +92,15 @@ def test_first_prior_comes_from_the_zero_state(tiny_model):
     a, b = random_batch(seed=1), random_batch(seed=2)
     out_a = tiny_model.draw.posterior_pass(
         tiny_model.condition(
-            tiny_model.represent(a.context_images, a.context_viewpoints), a.query_viewpoint
+            tiny_model.represent(a.context_images, a.context_viewpoints), a.target_viewpoints[:, 0]
         ),
-        a.query_image,
+        a.target_images[:, 0],
     )
     out_b = tiny_model.draw.posterior_pass(
         tiny_model.condition(
-            tiny_model.represent(b.context_images, b.context_viewpoints), b.query_viewpoint
+            tiny_model.represent(b.context_images, b.context_viewpoints), b.target_viewpoints[:, 0]
         ),
-        b.query_image,
+        b.target_images[:, 0],
     )
     torch.testing.assert_close(out_a.priors[0][0], out_b.priors[0][0])
     assert not torch.allclose(out_a.priors[1][0], out_b.priors[1][0])
@@ -106,7 +108,9 @@ def test_first_prior_comes_from_the_zero_state(tiny_model):
 
 def _second_posterior(model, batch):
     r = model.represent(batch.context_images, batch.context_viewpoints)
-    out = model.draw.posterior_pass(model.condition(r, batch.query_viewpoint), batch.query_image)
+    out = model.draw.posterior_pass(
+        model.condition(r, batch.target_viewpoints[:, 0]), batch.target_images[:, 0]
+    )
     return out.posteriors[1][0]
 
 
@@ -128,12 +132,12 @@ def test_inference_core_sees_the_canvas_and_generator_state(tiny_model, part):
 def test_posterior_comes_after_the_inference_update(tiny_model):
     # eq 4.13: q_1 = N(eta^q(h^e_2)) with h^e_2 = ConvLSTM^e(0, 0, [.., x^q, ..]): it sees x^q.
     batch = random_batch()
-    batch.query_image.requires_grad_(True)
+    query = batch.target_images[:, 0].clone().requires_grad_(True)
     r = tiny_model.represent(batch.context_images, batch.context_viewpoints)
     out = tiny_model.draw.posterior_pass(
-        tiny_model.condition(r, batch.query_viewpoint), batch.query_image
+        tiny_model.condition(r, batch.target_viewpoints[:, 0]), query
     )
-    (g,) = torch.autograd.grad(out.posteriors[0][0].sum(), batch.query_image)
+    (g,) = torch.autograd.grad(out.posteriors[0][0].sum(), query)
     assert torch.count_nonzero(g) > 0
 
 
@@ -160,7 +164,7 @@ def test_fixed_seed_gives_identical_samples(tiny_model):
     with torch.no_grad():  # centre the untrained outputs in [0, 1] so clamping hides nothing
         tiny_model.draw.observation.conv.bias.fill_(0.5)
     batch = random_batch()
-    args = (batch.context_images, batch.context_viewpoints, batch.query_viewpoint)
+    args = (batch.context_images, batch.context_viewpoints, batch.target_viewpoints)
     s1 = tiny_model.sample(*args, num_samples=2, generator=torch.Generator().manual_seed(7))
     s2 = tiny_model.sample(*args, num_samples=2, generator=torch.Generator().manual_seed(7))
     s3 = tiny_model.sample(*args, num_samples=2, generator=torch.Generator().manual_seed(8))
@@ -173,7 +177,7 @@ def test_generate_reuses_r_for_many_queries(tiny_model):
     batch = random_batch(b=1)
     r = tiny_model.represent(batch.context_images, batch.context_viewpoints)
     queries = torch.randn(1, 5, 7)
-    many = tiny_model.generate(r, queries, generator=torch.Generator().manual_seed(0))
+    many = tiny_model.generate(r, queries, generator=torch.Generator().manual_seed(0))[:, 0]
     assert many.shape == (1, 5, 3, 32, 32)
     # the same as recomputing r for every query from repeated context views
     repeated = tiny_model.represent(
@@ -182,7 +186,7 @@ def test_generate_reuses_r_for_many_queries(tiny_model):
     each = tiny_model.generate(
         repeated, queries.transpose(0, 1), generator=torch.Generator().manual_seed(0)
     )
-    torch.testing.assert_close(many[0], each[:, 0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(many[0], each[:, 0, 0], rtol=1e-4, atol=1e-5)
 
 
 def test_reference_path_equals_fast_path():
@@ -207,8 +211,8 @@ def test_mixed_context_counts_and_zero_context(tiny_model):
     empty = QueryBatch.full_context(
         batch.context_images[:, :0],
         batch.context_viewpoints[:, :0],
-        batch.query_image,
-        batch.query_viewpoint,
+        batch.target_images,
+        batch.target_viewpoints,
     )
     assert torch.isfinite(tiny_model.elbo(empty, 0.7).loss)
 
@@ -221,12 +225,12 @@ def test_wrong_image_size_is_a_clear_error(tiny_model):
 
 def test_wrong_viewpoints_mask_and_r_are_clear_errors(tiny_model):
     batch = random_batch()
-    with pytest.raises(ValueError, match="pose_to_viewpoint"):
+    with pytest.raises(ValueError, match="encoded viewpoints"):
         tiny_model.represent(batch.context_images, torch.zeros(2, 3, 5))
     with pytest.raises(ValueError, match="context_mask"):
         tiny_model.represent(batch.context_images, batch.context_viewpoints, torch.ones(2, 3))
     with pytest.raises(ValueError, match="r must be"):
-        tiny_model.generate(torch.zeros(2, 7, 8, 8), batch.query_viewpoint[:, None])
+        tiny_model.generate(torch.zeros(2, 7, 8, 8), batch.target_viewpoints)
 
 
 def test_bad_config_values():
@@ -258,7 +262,7 @@ def test_tiny_model_overfits_one_batch():
     batch = random_batch(b=4, k=2, seed=5)
     # A structured target: smooth colour gradients the model can learn quickly.
     ramp = torch.linspace(0, 1, 32)
-    batch.query_image = torch.stack(
+    batch.target_images = torch.stack(
         [
             torch.stack(
                 [
@@ -269,7 +273,7 @@ def test_tiny_model_overfits_one_batch():
             )
             for i in range(4)
         ]
-    )
+    )[:, None]
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(600):

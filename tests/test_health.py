@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gqn.train.config import HealthConfig
+from gqn.run_config import HealthConfig
 from gqn.train.health import HealthMonitor, TooManyBadSteps
 
 

@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from gqn.losses import (
@@ -10,6 +11,9 @@ from gqn.losses import (
     nats_to_bits_per_dim,
     squared_error,
 )
+
+ONE_TARGET = torch.ones(2, 1, dtype=torch.bool)
+KL = {"draw": torch.zeros(2, 1)}
 
 
 def test_nll_of_perfect_mean_is_the_normalising_constant():
@@ -52,7 +56,9 @@ def test_kl_nonnegative_and_zero_when_equal():
 
 
 def test_units_and_summary():
-    terms = ELBOTerms(nll=torch.tensor([100.0, 300.0]), kl_per_step=torch.ones(2, 3), num_dims=12)
+    terms = ELBOTerms(
+        torch.tensor([[100.0], [300.0]]), {"draw": torch.ones(2, 3)}, ONE_TARGET, num_dims=12
+    )
     s = terms.summary()
     assert s["nll_nats"].item() == 200.0 and s["kl_nats"].item() == 3.0
     assert s["elbo_nats"].item() == -203.0
@@ -60,6 +66,26 @@ def test_units_and_summary():
     assert math.isclose(nats_to_bits_per_dim(math.log(2) * 12, 12), 1.0)
     assert terms.loss.item() == 203.0
     assert s["kl_step_2"].item() == 1.0
+    assert s["kl_draw_nats"].item() == 3.0
+
+
+def test_several_targets_and_kl_groups():
+    """NLL per target summed over the valid ones (a NaN in a masked slot does not leak); KL in
+    named groups, per step keys across groups in order."""
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    nll = torch.tensor([[1.0, 2.0, float("nan")], [4.0, float("inf"), 6.0]])
+    kl = {"layer0": torch.ones(2, 2), "layer1": torch.full((2, 1), 3.0)}
+    terms = ELBOTerms(nll, kl, mask, num_dims=12)
+    torch.testing.assert_close(terms.nll, torch.tensor([3.0, 4.0]))
+    torch.testing.assert_close(terms.kl, torch.tensor([5.0, 5.0]))
+    s = terms.summary()
+    assert s["kl_layer0_nats"].item() == 2.0 and s["kl_layer1_nats"].item() == 3.0
+    assert s["kl_step_2"].item() == 3.0 and "kl_step_3" not in s
+    assert math.isclose(s["kl_layer1_bits_per_dim"].item(), 3 / (12 * math.log(2)), rel_tol=1e-6)
+    with pytest.raises(ValueError, match="target_mask"):
+        ELBOTerms(nll, kl, mask[:, :2], num_dims=12)
+    with pytest.raises(ValueError, match="kl_groups"):
+        ELBOTerms(nll, {}, mask, num_dims=12)
 
 
 def test_squared_error_clamps_and_summary_reports_psnr():
@@ -68,11 +94,13 @@ def test_squared_error_clamps_and_summary_reports_psnr():
     mean[1] = -5.0  # clamped to 0: a perfect reconstruction
     err = squared_error(x, mean)
     torch.testing.assert_close(err, torch.tensor([0.01, 0.0]))
-    terms = ELBOTerms(torch.zeros(2), torch.zeros(2, 1), num_dims=12, squared_error=err)
+    terms = ELBOTerms(
+        torch.zeros(2, 1), KL, ONE_TARGET, num_dims=12, squared_error_per_target=err[:, None]
+    )
     s = terms.summary()
     assert math.isclose(s["recon_mse"].item(), 0.005, rel_tol=1e-6)
     assert math.isclose(s["recon_psnr_db"].item(), -10 * math.log10(0.005), rel_tol=1e-5)
-    assert "recon_mse" not in ELBOTerms(torch.zeros(2), torch.zeros(2, 1), 12).summary()
+    assert "recon_mse" not in ELBOTerms(torch.zeros(2, 1), KL, ONE_TARGET, 12).summary()
     # a bf16 mean (autocast) is scored in fp32, outside autograd
     g = torch.Generator().manual_seed(0)
     target, pred = torch.rand(2, 3, 8, 8, generator=g), torch.rand(2, 3, 8, 8, generator=g)

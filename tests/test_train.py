@@ -25,8 +25,8 @@ from gqn.data.generate import generate_dataset
 from gqn.data.scenes import make_family
 from gqn.losses import ELBOTerms
 from gqn.models import GQN
-from gqn.train.checkpoint import find_latest, list_checkpoints, load_checkpoint
-from gqn.train.config import load_run_config
+from gqn.models.loading import find_latest, list_checkpoints, load_checkpoint
+from gqn.run_config import load_run_config
 from gqn.train.data import PREVIEW_SALT, TRAIN_SALT, online_seed, preview_batch, training_loader
 from gqn.train.trainer import train
 
@@ -267,7 +267,8 @@ def nan_after(model_cls, first_bad: int, count: int | None):
         calls["n"] += 1
         bad = calls["n"] > first_bad and (count is None or calls["n"] <= first_bad + count)
         if bad:
-            return ELBOTerms(terms.nll * float("nan"), terms.kl_per_step, terms.num_dims)
+            nll = terms.nll_per_target * float("nan")
+            return ELBOTerms(nll, terms.kl_groups, terms.target_mask, terms.num_dims)
         return terms
 
     return elbo
@@ -284,8 +285,8 @@ def nan_gradient_at(model_cls, bad_call: int):
         calls["n"] += 1
         if calls["n"] == bad_call:
             p = next(self.parameters())
-            nll = terms.nll + 0.0 * torch.sqrt((p * 0.0).sum())
-            return ELBOTerms(nll, terms.kl_per_step, terms.num_dims)
+            nll = terms.nll_per_target + 0.0 * torch.sqrt((p * 0.0).sum())
+            return ELBOTerms(nll, terms.kl_groups, terms.target_mask, terms.num_dims)
         return terms
 
     return elbo
@@ -471,7 +472,8 @@ def test_channels_last_trains_like_the_default_layout(tmp_path, monkeypatch):
 
     def spy(batch, *args, **kwargs):
         batch = prepare_batch(batch, *args, **kwargs)
-        seen[layout].append(batch.query_image.is_contiguous(memory_format=torch.channels_last))
+        images = batch.target_images.flatten(0, 1)
+        seen[layout].append(images.is_contiguous(memory_format=torch.channels_last))
         return batch
 
     monkeypatch.setattr(gqn.accel, "prepare_batch", spy)

@@ -51,15 +51,28 @@ def _arg_type(tp: Any):
     return yaml.safe_load
 
 
-def _family_fields(families: dict[str, type]) -> dict[str, dataclasses.Field]:
-    """Union of the families' dataclass fields (first family wins on a shared name)."""
-    out: dict[str, dataclasses.Field] = {}
-    for cls in families.values():
-        if dataclasses.is_dataclass(cls):
-            for f in dataclasses.fields(cls):
-                if f.init and not f.name.startswith("_"):
-                    out.setdefault(f.name, f)
-    return out
+def _family_fields(family: type) -> dict[str, dataclasses.Field]:
+    """The parameters of one family: its dataclass init fields."""
+    if not dataclasses.is_dataclass(family):
+        return {}
+    return {f.name: f for f in dataclasses.fields(family) if f.init and not f.name.startswith("_")}
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """A parser whose positionals may follow its options, as in
+    ``gqn data generate shepard-metzler --parts 7 data/sm7`` (plain argparse binds the optional
+    ``out`` to nothing before the options and then rejects ``data/sm7``)."""
+
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixing:  # parse_known_intermixed_args calls back in here
+            return super().parse_known_args(args, namespace)
+        self._intermixing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixing = False
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
@@ -68,27 +81,38 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         "generate",
         help="render a procedural dataset (resumable)",
         description="Render scenes of a procedural family into a scene store. "
-        "Re-running the same command resumes an interrupted run.",
+        "Re-running the same command resumes an interrupted run. "
+        "`gqn data generate FAMILY --help` lists that family's parameters.",
     )
-    p.add_argument("family", choices=sorted(families), help="scene family")
-    p.add_argument("out", nargs="?", help="output directory (default data/<family>-<params>)")
-    p.add_argument("--scenes", type=int, default=1000, help="number of scenes (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
-    p.add_argument("--shard-size", type=int, default=1000, help="scenes per shard file")
-    p.add_argument("--batch", type=int, default=32, help="scenes rendered per call")
-    p.add_argument("--device", default=None, help="render device, e.g. cuda (default: CPU)")
-    g = p.add_argument_group("family parameters (see each family's docs for which apply)")
-    for name, f in _family_fields(families).items():
-        flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, [])]
-        g.add_argument(
-            *flags,
-            dest=PARAM_PREFIX + name,
-            type=_arg_type(f.type),
-            default=None,
-            metavar=name.upper(),
-            help=f.metadata.get("help", ""),
+    by_family = p.add_subparsers(
+        dest="family", required=True, metavar="FAMILY", parser_class=_IntermixedParser
+    )
+    for family_name, cls in sorted(families.items()):
+        f_parser = by_family.add_parser(
+            family_name,
+            help=f"render {family_name} scenes",
+            description=f"Render {family_name} scenes into a scene store (resumable).",
         )
-    p.set_defaults(handler=_generate)
+        f_parser.add_argument(
+            "out", nargs="?", help="output directory (default data/<family>-<params>)"
+        )
+        f_parser.add_argument("--scenes", type=int, default=1000, help="number of scenes")
+        f_parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
+        f_parser.add_argument("--shard-size", type=int, default=1000, help="scenes per shard")
+        f_parser.add_argument("--batch", type=int, default=32, help="scenes rendered per call")
+        f_parser.add_argument("--device", default=None, help="render device, e.g. cuda")
+        g = f_parser.add_argument_group(f"{family_name} parameters")
+        for name, f in _family_fields(cls).items():
+            flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, [])]
+            g.add_argument(
+                *flags,
+                dest=PARAM_PREFIX + name,
+                type=_arg_type(f.type),
+                default=None,
+                metavar=name.upper(),
+                help=f.metadata.get("help", ""),
+            )
+        f_parser.set_defaults(handler=_generate)
 
 
 def default_out(family: str, params: dict[str, Any], seed: int) -> Path:
@@ -103,18 +127,11 @@ def default_out(family: str, params: dict[str, Any], seed: int) -> Path:
 def _generate(args: argparse.Namespace) -> int:
     from gqn.data.generate import generate_dataset
 
-    families = _families()
     params = {
         k[len(PARAM_PREFIX) :]: v
         for k, v in vars(args).items()
         if k.startswith(PARAM_PREFIX) and v is not None
     }
-    accepted = {f.name for f in dataclasses.fields(families[args.family])}
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise ValueError(
-            f"family {args.family!r} has no parameter(s) {unknown}; it takes {sorted(accepted)}"
-        )
     family = _make_family(args.family, **params)
     out = Path(args.out) if args.out else default_out(args.family, params, args.seed)
     generate_dataset(

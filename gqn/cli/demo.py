@@ -166,7 +166,8 @@ def _settings_differences(config: Any, state: dict[str, Any]) -> list[str]:
     finished run's checkpoint and the requested config; logging, health checks, speed switches,
     the device and a lower ``optim.max_steps`` do not change what the run trained."""
     from gqn.config import to_dict
-    from gqn.train.checkpoint import config_differences, run_config_of
+    from gqn.models.loading import run_config_of
+    from gqn.train.checkpoint import config_differences
 
     trained, wanted = to_dict(run_config_of(state)), to_dict(config)
     for settings in (trained, wanted):
@@ -177,8 +178,8 @@ def _settings_differences(config: Any, state: dict[str, Any]) -> list[str]:
 
 
 def _train_stage(args: argparse.Namespace, data: Path, clock: StageClock):
-    from gqn.train.checkpoint import find_latest, load_checkpoint
-    from gqn.train.config import load_run_config
+    from gqn.models.loading import find_latest, load_checkpoint
+    from gqn.run_config import load_run_config
     from gqn.train.trainer import train
 
     run_dir = args.out / "run"
@@ -232,10 +233,10 @@ def _eval_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: S
 
 def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: StageClock):
     from gqn.data.dataset import open_split
+    from gqn.device import pick_device
     from gqn.eval.inputs import load_dataset_scene
     from gqn.eval.sample import sample_scene, truth_posterior_prior
-    from gqn.train.checkpoint import load_model
-    from gqn.train.distributed import pick_device
+    from gqn.models.loading import load_model
     from gqn.viz.grids import comparison_grid, strip
 
     figures = args.out / "figures"
@@ -286,7 +287,7 @@ def _config_summary(config: Any, data: Path, args: argparse.Namespace) -> dict[s
 
 
 def run(args: argparse.Namespace) -> int:
-    from gqn.train.config import load_run_config
+    from gqn.run_config import load_run_config
     from gqn.viz.plots import plot_loss_curves, read_jsonl
     from gqn.viz.report import ReportInputs, write_report
 

@@ -100,10 +100,10 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    from gqn.device import pick_device
     from gqn.eval.inputs import load_dataset_scene, load_image_folder
     from gqn.eval.sample import sample_scene
-    from gqn.train.checkpoint import load_model
-    from gqn.train.distributed import pick_device
+    from gqn.models.loading import load_model
 
     if args.data is not None and args.scene is None:
         args.parser.error("--data needs --scene")

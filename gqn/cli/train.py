@@ -1,4 +1,5 @@
-"""``gqn train``: train a GQN from a YAML config with ``key=value`` overrides."""
+"""``gqn train``: train a scene model (``model.name``, default gqn) from a YAML config with
+``key=value`` overrides."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ EXIT_UNHEALTHY = 3
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a GQN (resumable; torchrun for several processes)",
-        description="Train a GQN. Config keys are documented in docs/training.md; any key can be "
+        help="train a scene model (resumable; torchrun for several processes)",
+        description="Train a scene model (model.name; gqn by default). Config keys are documented "
+        "in docs/training.md; any key can be "
         "overridden as key=value, e.g. optim.max_steps=1000 model.num_steps=8.",
     )
     p.add_argument("--config", type=Path, help="YAML run config (optional with --resume)")
@@ -29,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def resolve_config(args: argparse.Namespace):
     """The RunConfig of the command line: --config (or, resuming, the run's saved config),
     then the overrides, then --out."""
-    from gqn.train.config import load_run_config
+    from gqn.run_config import load_run_config
 
     overrides = list(args.overrides)
     if args.out is not None:

@@ -4,8 +4,8 @@ Every step is a pure function of ``(seed, step, rank)``:
 
 - the number of context views K is drawn once per step (shared by all ranks), uniform in
   ``[min_context, max_context]``;
-- each scene gets a random permutation of its V views: the first K are context, the next is the
-  query, so the query is never a context view;
+- each scene gets a random permutation of its V views: the first K are context, the next n
+  (``num_targets``, 1 for the GQN) are the targets, so a target is never a context view;
 - stored scenes are visited in a seeded permutation per epoch, split across ranks;
 - an optional :class:`ScenePool` restricts the first steps to a small pool of scenes.
 
@@ -27,34 +27,52 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_
 
 from gqn.batch import QueryBatch
 from gqn.data.format import MANIFEST, SceneStore
-from gqn.viewpoint import pose_to_viewpoint
+from gqn.viewpoint import CAMERA, ViewpointEncoder, viewpoint_encoder
 
 SPLITS = ("train", "test", "all")
-# (frames uint8 (b, K+1, H, W, 3), poses float32 (b, K+1, 5)) -> tensors of a QueryBatch
-BatchTensors = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+# (frames uint8 (b, K+n, H, W, 3), poses float32 (b, K+n, 5)) -> the six tensors of a QueryBatch
+BatchTensors = tuple[torch.Tensor, ...]
 
 
-def _check_context(views: int, min_context: int, max_context: int | None) -> tuple[int, int]:
-    hi = views - 1 if max_context is None else max_context
-    if not 0 <= min_context <= hi <= views - 1:
+def check_context(
+    views: int, min_context: int, max_context: int | None, num_targets: int = 1
+) -> tuple[int, int]:
+    """The context range ``(min_context, max_context)`` (None: all views the targets leave);
+    ValueError unless ``K + num_targets`` views fit in a scene of ``views`` views."""
+    if num_targets < 1 or num_targets >= views:
         raise ValueError(
-            f"context range [{min_context}, {hi}] must lie within [0, {views - 1}] "
-            f"for scenes of {views} views"
+            f"data.num_targets must be in [1, {views - 1}] for scenes of {views} views, "
+            f"got {num_targets}"
+        )
+    top = views - num_targets
+    hi = top if max_context is None else max_context
+    if not 0 <= min_context <= hi <= top:
+        raise ValueError(
+            f"context range [{min_context}, {hi}] must lie within [0, {top}] "
+            f"for scenes of {views} views and {num_targets} target(s)"
         )
     return min_context, hi
 
 
 def draw_views(
-    seed: int, step: int, rank: int, scenes: int, views: int, min_context: int, max_context: int
+    seed: int,
+    step: int,
+    rank: int,
+    scenes: int,
+    views: int,
+    min_context: int,
+    max_context: int,
+    num_targets: int = 1,
 ) -> np.ndarray:
-    """View indices ``(scenes, K+1)`` for one step: K context views then the query.
+    """View indices ``(scenes, K+n)`` for one step: K context views then the n targets.
 
-    K is drawn from ``(seed, step)`` alone, so every rank of a step uses the same K.
+    K is drawn from ``(seed, step)`` alone, so every rank of a step uses the same K; n only
+    decides how many of each permutation are kept, so n = 1 draws what it always did.
     """
     k = int(np.random.default_rng([seed, step, 0]).integers(min_context, max_context + 1))
     rng = np.random.default_rng([seed, step, 1, rank])
     perms = rng.permuted(np.tile(np.arange(views), (scenes, 1)), axis=1)
-    return perms[:, : k + 1]
+    return perms[:, : k + num_targets]
 
 
 def frames_to_images(frames: torch.Tensor) -> torch.Tensor:
@@ -65,22 +83,29 @@ def frames_to_images(frames: torch.Tensor) -> torch.Tensor:
     return frames.movedim(-1, -3).to(torch.float32, copy=True).div_(255.0)
 
 
-def collate_scenes(frames: torch.Tensor, poses: torch.Tensor) -> BatchTensors:
-    """uint8 frames ``(b, K+1, H, W, 3)`` + poses ``(b, K+1, 5)`` -> the tensors of a QueryBatch.
+def collate_scenes(
+    frames: torch.Tensor,
+    poses: torch.Tensor,
+    num_targets: int = 1,
+    encoder: ViewpointEncoder = CAMERA,
+) -> BatchTensors:
+    """uint8 frames ``(b, K+n, H, W, 3)`` + raw poses ``(b, K+n, 5)`` -> the tensors of a
+    QueryBatch: the first K views are context, the last n = ``num_targets`` the targets.
 
-    Returns ``(context_images (b, K, 3, H, W) float in [0, 1], context_viewpoints (b, K, 7),
-    context_mask (b, K) bool, query_image (b, 3, H, W), query_viewpoint (b, 7))``.
+    Returns ``(context_images (b, K, 3, H, W) float in [0, 1], context_viewpoints (b, K, d),
+    context_mask (b, K) bool, target_images (b, n, 3, H, W), target_viewpoints (b, n, d),
+    target_mask (b, n) bool)``; ``encoder`` turns the raw poses into d-dim viewpoints.
     """
     images = frames_to_images(frames)
-    vp = pose_to_viewpoint(poses.float())
-    k = images.shape[1] - 1
-    mask = torch.ones(images.shape[0], k, dtype=torch.bool)
+    vp = encoder.encode(poses[..., : encoder.raw_dim].float())
+    b, k = images.shape[0], images.shape[1] - num_targets
     return (
         images[:, :k].contiguous(),
         vp[:, :k].contiguous(),
-        mask,
-        images[:, k].contiguous(),
-        vp[:, k].contiguous(),
+        torch.ones(b, k, dtype=torch.bool),
+        images[:, k:].contiguous(),
+        vp[:, k:].contiguous(),
+        torch.ones(b, num_targets, dtype=torch.bool),
     )
 
 
@@ -126,6 +151,11 @@ class SceneDataset(Dataset):
     def views(self) -> int:
         return self.store.views
 
+    @property
+    def encoder(self) -> ViewpointEncoder:
+        """The viewpoint encoder of the store's kind of viewpoint."""
+        return viewpoint_encoder(self.store.viewpoint)
+
     def __getitem__(
         self, key: int | tuple[int, Sequence[int]]
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,8 +190,9 @@ class ScenePool:
 class StepStream:
     """What the on-disk sampler and the online dataset share: a stream of training steps
     ``start_step .. num_steps - 1`` (endless if ``num_steps`` is None) of ``batch_size`` scenes
-    per rank, each step with its K drawn by :func:`draw_views` from ``(seed, step, rank)``, and
-    an optional :class:`ScenePool` for the first steps."""
+    per rank, each step with its K context and ``num_targets`` target views drawn by
+    :func:`draw_views` from ``(seed, step, rank)``, and an optional :class:`ScenePool` for the
+    first steps."""
 
     def __init__(
         self,
@@ -175,6 +206,7 @@ class StepStream:
         rank: int,
         world_size: int,
         pool: ScenePool | None,
+        num_targets: int,
     ):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
@@ -184,14 +216,24 @@ class StepStream:
                 f"{batch_size} x {world_size} rank(s); raise data.pool_scenes"
             )
         self.views, self.batch_size = views, batch_size
-        self.min_context, self.max_context = _check_context(views, min_context, max_context)
+        self.min_context, self.max_context = check_context(
+            views, min_context, max_context, num_targets
+        )
+        self.num_targets = num_targets
         self.seed, self.start_step, self.num_steps = seed, start_step, num_steps
         self.rank, self.world_size, self.pool = rank, world_size, pool
 
     def step_views(self, step: int, scenes: int) -> np.ndarray:
-        """View indices ``(scenes, K+1)`` of ``step`` on this rank (K context views, query)."""
+        """View indices ``(scenes, K+n)`` of ``step`` on this rank (K context views, n targets)."""
         return draw_views(
-            self.seed, step, self.rank, scenes, self.views, self.min_context, self.max_context
+            self.seed,
+            step,
+            self.rank,
+            scenes,
+            self.views,
+            self.min_context,
+            self.max_context,
+            self.num_targets,
         )
 
     def steps(self, offset: int = 0, stride: int = 1) -> Iterator[int]:
@@ -208,7 +250,7 @@ class StepStream:
 
 
 class QueryBatchSampler(StepStream, Sampler):
-    """Yields, per step, ``batch_size`` items ``(dataset index, view indices (K+1,))``.
+    """Yields, per step, ``batch_size`` items ``(dataset index, view indices (K+n,))``.
 
     Scenes are taken in a permutation seeded by ``(seed, epoch)``; an epoch is
     ``num_scenes // (batch_size * world_size)`` steps and each rank takes its own slice of the
@@ -230,6 +272,7 @@ class QueryBatchSampler(StepStream, Sampler):
         rank: int = 0,
         world_size: int = 1,
         pool: ScenePool | None = None,
+        num_targets: int = 1,
     ):
         super().__init__(
             views,
@@ -242,6 +285,7 @@ class QueryBatchSampler(StepStream, Sampler):
             rank,
             world_size,
             pool,
+            num_targets,
         )
         if num_scenes < batch_size * world_size:
             raise ValueError(
@@ -274,9 +318,18 @@ class QueryBatchSampler(StepStream, Sampler):
             yield self.step_items(step)
 
 
-def collate_items(items: list[tuple[torch.Tensor, torch.Tensor]]) -> BatchTensors:
-    """Collate ``SceneDataset`` items of equal K into QueryBatch tensors."""
-    return collate_scenes(torch.stack([f for f, _ in items]), torch.stack([p for _, p in items]))
+@dataclass(frozen=True)
+class CollateItems:
+    """``collate_fn`` of stored scenes: ``SceneDataset`` items of equal K + n -> QueryBatch
+    tensors (:func:`collate_scenes`)."""
+
+    num_targets: int = 1
+    encoder: ViewpointEncoder = CAMERA
+
+    def __call__(self, items: list[tuple[torch.Tensor, torch.Tensor]]) -> BatchTensors:
+        frames = torch.stack([f for f, _ in items])
+        poses = torch.stack([p for _, p in items])
+        return collate_scenes(frames, poses, self.num_targets, self.encoder)
 
 
 class OnlineSceneDataset(StepStream, IterableDataset):
@@ -302,6 +355,7 @@ class OnlineSceneDataset(StepStream, IterableDataset):
         rank: int = 0,
         world_size: int = 1,
         pool: ScenePool | None = None,
+        num_targets: int = 1,
         device: Any = None,
     ):
         super().__init__(
@@ -315,8 +369,10 @@ class OnlineSceneDataset(StepStream, IterableDataset):
             rank,
             world_size,
             pool,
+            num_targets,
         )
         self.family, self.device = family, device
+        self.encoder = viewpoint_encoder(family.viewpoint)
 
     def render_step(self, step: int) -> BatchTensors:
         base = (step * self.world_size + self.rank) * self.batch_size
@@ -327,7 +383,9 @@ class OnlineSceneDataset(StepStream, IterableDataset):
         frames, poses = torch.as_tensor(frames).cpu(), torch.as_tensor(poses).cpu()
         views = torch.from_numpy(self.step_views(step, self.batch_size))
         rows = torch.arange(self.batch_size)[:, None]
-        return collate_scenes(frames[rows, views], poses[rows, views])
+        return collate_scenes(
+            frames[rows, views], poses[rows, views], self.num_targets, self.encoder
+        )
 
     def __iter__(self) -> Iterator[BatchTensors]:
         info = get_worker_info()
@@ -398,6 +456,7 @@ def make_loader(
     rank: int = 0,
     world_size: int = 1,
     pool: ScenePool | None = None,
+    num_targets: int = 1,
     num_workers: int = 2,
     pin_memory: bool = False,
     persistent_workers: bool = True,
@@ -409,7 +468,7 @@ def make_loader(
     a scene family object with ``render_scenes`` (online mode: fresh scenes every step).
     Steps run from ``start_step`` to ``num_steps`` (endless if None); to resume a run, pass the
     step to continue from. ``pool`` (a :class:`ScenePool`) trains the first steps on a few
-    scenes.
+    scenes. Each scene gives K context views and ``num_targets`` targets.
     """
     common = dict(
         min_context=min_context,
@@ -420,6 +479,7 @@ def make_loader(
         rank=rank,
         world_size=world_size,
         pool=pool,
+        num_targets=num_targets,
     )
     extra: dict[str, Any] = {}
     if num_workers > 0:
@@ -443,7 +503,7 @@ def make_loader(
         loader = DataLoader(
             ds,
             batch_sampler=sampler,
-            collate_fn=collate_items,
+            collate_fn=CollateItems(num_targets, ds.encoder),
             num_workers=num_workers,
             pin_memory=pin_memory,
             **extra,

@@ -101,6 +101,9 @@ class Manifest:
     ``source`` describes where the scenes come from: ``{"kind": "procedural", "family": ...,
     "params": {...}, "seed": ...}`` or ``{"kind": "deepmind", "dataset": ..., "split": ...}``.
     ``target_scenes`` is the number the writer is producing; ``complete`` turns true at the end.
+    ``viewpoint`` is the kind of viewpoint stored per view (:func:`gqn.viewpoint.viewpoint_encoder`:
+    "camera" for every family so far, and for manifests that do not record it). Records always
+    hold 5 floats per view; an encoder reads the first ``raw_dim`` of them.
     """
 
     source: dict[str, Any]
@@ -112,6 +115,7 @@ class Manifest:
     complete: bool = False
     progress: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    viewpoint: str = "camera"
 
     @property
     def num_scenes(self) -> int:
@@ -130,6 +134,7 @@ class Manifest:
             "complete": self.complete,
             "shards": [vars(s) for s in self.shards],
             "progress": self.progress,
+            "viewpoint": self.viewpoint,
         }
 
     @classmethod
@@ -155,6 +160,7 @@ class Manifest:
                 complete=bool(d.get("complete", False)),
                 progress=d.get("progress", {}),
                 format_version=version,
+                viewpoint=d.get("viewpoint", "camera"),
             )
         except (KeyError, TypeError, IndexError) as e:
             raise DataFormatError(f"{where}: malformed manifest ({e!r})") from e
@@ -334,6 +340,11 @@ class SceneStore:
     def image_size(self) -> tuple[int, int]:
         return tuple(self.manifest.image_size)
 
+    @property
+    def viewpoint(self) -> str:
+        """The kind of viewpoint stored per view ("camera" unless the manifest says otherwise)."""
+        return self.manifest.viewpoint
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_open"] = {}
@@ -434,6 +445,7 @@ class StoreWriter:
         codec: str,
         target_scenes: int | None = None,
         verify_existing: bool = True,
+        viewpoint: str = "camera",
     ):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -443,6 +455,7 @@ class StoreWriter:
             image_size=tuple(image_size),
             codec=codec,
             target_scenes=target_scenes,
+            viewpoint=viewpoint,
         )
         if (self.root / MANIFEST).exists():
             old = read_manifest(self.root)

@@ -60,6 +60,7 @@ def generate_dataset(
         (size, size),
         "png",
         target_scenes=num_scenes,
+        viewpoint=family.viewpoint,
     )
     start = writer.num_scenes
     if start:

@@ -114,27 +114,27 @@ def _predictions(
     num_samples: int,
     generators: tuple[torch.Generator, torch.Generator],
 ) -> dict[str, torch.Tensor]:
-    """Every method's (b, c, s, s) prediction of the batch's query images; ``prior_sample`` is
-    all N samples, (b, n, c, s, s). ``r`` is the batch's representation, shared with the ELBO;
-    ``other_viewpoint`` (b, 7) is the control's pose; ``generators`` the noise of the prior
-    samples and of the control."""
+    """Every method's (b, c, s, s) prediction of the batch's (single) target images;
+    ``prior_sample`` is all N samples, (b, N, c, s, s). ``r`` is the batch's representation,
+    shared with the ELBO; ``other_viewpoint`` (b, d) is the control's pose; ``generators`` the
+    noise of the prior samples and of the control."""
     samples, other = (
-        model.sample_at(r, viewpoint, num_samples, generator)
+        model.generate(r, viewpoint[:, None], num_samples, generator)[:, :, 0]
         for viewpoint, generator in zip(
-            (batch.query_viewpoint, other_viewpoint), generators, strict=True
+            (batch.target_viewpoints[:, 0], other_viewpoint), generators, strict=True
         )
     )
-    b = batch.num_scenes
+    b, target = batch.num_scenes, batch.target_images[:, 0]
     return {
         "reconstruction": reconstruction,
         "prior_sample": samples,
         "prior_mean": samples.mean(1),
-        "best_of_n": best_of_n(samples, batch.query_image),
+        "best_of_n": best_of_n(samples, target),
         "prior_mean_other_pose": other.mean(1),
         "nearest_view": nearest_view(
-            batch.context_images, batch.context_viewpoints, batch.query_viewpoint
+            batch.context_images, batch.context_viewpoints, batch.target_viewpoints[:, 0]
         ),
-        "mean_image": train_mean.to(batch.query_image)[None].expand(b, -1, -1, -1),
+        "mean_image": train_mean.to(target)[None].expand(b, -1, -1, -1),
     }
 
 
@@ -175,16 +175,16 @@ def _evaluate_k(
     for lo in range(0, n, batch_size):
         x = images[lo : lo + batch_size].to(device)
         v = viewpoints[lo : lo + batch_size].to(device)
-        batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, 0], v[:, 0])
+        batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, :1], v[:, :1])
         r = model.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
         terms = model.elbo(batch, sigma, r)
         elbo.add({"nll_nats": terms.nll, "kl_nats": terms.kl}, batch.num_scenes)
         # the ELBO's posterior pass also gives the reconstruction (same z, no second pass)
         preds = _predictions(
-            model, batch, r, terms.mean, train_mean, v[:, -1], num_samples, generators
+            model, batch, r, terms.mean[:, 0], train_mean, v[:, -1], num_samples, generators
         )
         for name, pred in preds.items():
-            per_method[name].add(_scores(pred, batch.query_image), batch.num_scenes)
+            per_method[name].add(_scores(pred, batch.target_images[:, 0]), batch.num_scenes)
     dims = int(images[0, 0].numel())
     row: dict[str, Any] = {"k": k, **elbo.means(("nll_nats", "kl_nats"))}
     row["nll_bits_per_dim"] = nats_to_bits_per_dim(row["nll_nats"], dims)
@@ -373,8 +373,8 @@ def evaluate_checkpoint(
     (split as in training: the run's ``test_fraction`` and ``split_seed``) on ``device``
     (``"cpu"``, ``"cuda"`` or ``"auto"``), write the outputs to ``out`` and return the result
     dict. Prior samples are drawn on the device, so CPU and GPU results differ in the samples."""
-    from gqn.train.checkpoint import load_model
-    from gqn.train.distributed import pick_device
+    from gqn.device import pick_device
+    from gqn.models.loading import load_model
 
     model, config = load_model(checkpoint, device=pick_device(device))
     frac, split_seed = config.data.test_fraction, config.data.split_seed

@@ -54,9 +54,8 @@ def sample_scene(
         query_p, truth = orbit_poses(ctx_p, num_queries), None
     r = model.represent(ctx_x[None].to(device), pose_to_viewpoint(ctx_p)[None].to(device))
     q = pose_to_viewpoint(query_p).to(device)
-    queries = q[:, None].expand(len(q), num_samples, q.shape[-1]).reshape(1, -1, q.shape[-1])
     g = torch.Generator(device=device).manual_seed(seed)
-    samples = model.generate(r, queries, g)[0].unflatten(0, (len(q), num_samples)).cpu()
+    samples = model.generate(r, q[None], num_samples, g)[0].transpose(0, 1).cpu()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     grid = out / GRID_FILE
@@ -79,9 +78,10 @@ def truth_posterior_prior(
     images, viewpoints = load_scenes(dataset, num_scenes, seed)
     k = min(context, images.shape[1] - 1)
     x, v = images.to(device), viewpoints.to(device)
-    batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, 0], v[:, 0])
+    batch = QueryBatch.full_context(x[:, 1 : k + 1], v[:, 1 : k + 1], x[:, :1], v[:, :1])
     g = torch.Generator(device=device).manual_seed(seed)
     prior = model.sample(
-        batch.context_images, batch.context_viewpoints, batch.query_viewpoint, generator=g
-    )[:, 0]
-    return [batch.query_image.cpu(), model.reconstruct(batch).cpu(), prior.cpu()]
+        batch.context_images, batch.context_viewpoints, batch.target_viewpoints, generator=g
+    )[:, 0, 0]
+    recon = model.reconstruct(batch)[:, 0]
+    return [batch.target_images[:, 0].cpu(), recon.cpu(), prior.cpu()]

@@ -1,25 +1,46 @@
 """The interface every scene model shares (GQN now; CGQN and multi-scale generators later), so
-one trainer, evaluator and sampler serve them all."""
+one trainer, evaluator and sampler serve them all (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from gqn.batch import QueryBatch
 from gqn.losses import ELBOTerms
+from gqn.models.registry import ModelConfig
 
 
 class SceneModel(nn.Module, abc.ABC):
     """A model of p(x^q | v^q, context) trained by maximising an ELBO.
 
-    Shapes: context_images (b, k, c, s, s), context_viewpoints (b, k, 7), context_mask (b, k) bool,
-    query_viewpoint (b, 7); images are float in [0, 1].
+    Shapes: context_images (b, k, c, s, s), context_viewpoints (b, k, d), context_mask (b, k)
+    bool; target viewpoints (b, n, d); images are float in [0, 1]; d = ``viewpoint_dim``.
+
+    Class attributes: ``name`` (set by :func:`gqn.models.registry.register_model`),
+    ``config_class`` (its :class:`ModelConfig`), ``consistent``: True for a model with a scene
+    latent, whose n views of one sample come from one draw of it; False (the GQN) when every
+    view is drawn independently.
     """
 
+    name: ClassVar[str]
+    config_class: ClassVar[type[ModelConfig]]
+    consistent: ClassVar[bool] = False
     image_size: int
+    viewpoint_dim: int
+
+    @classmethod
+    @abc.abstractmethod
+    def tiny_config(cls) -> ModelConfig:
+        """A config small enough for the contract tests (tests/test_model_contract.py)."""
+
+    def ddp_find_unused_parameters(self, min_context: int) -> bool:
+        """Whether DistributedDataParallel must look for parameters without a gradient in a
+        step, when batches may have as few as ``min_context`` context views."""
+        return False
 
     @abc.abstractmethod
     def represent(
@@ -43,39 +64,63 @@ class SceneModel(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def reconstruct(self, batch: QueryBatch) -> torch.Tensor:
-        """(b, c, s, s) mean image in [0, 1], latents from the posterior (sees the query image)."""
+        """(b, n, c, s, s) mean images in [0, 1] of the targets, latents from the posterior
+        (which sees the target images)."""
 
     @abc.abstractmethod
+    def prior_means(
+        self,
+        r: torch.Tensor,
+        viewpoints: torch.Tensor,
+        num_samples: int,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor:
+        """(b, S, n, c, s, s) mean images in [0, 1] with latents from the prior (the contract of
+        :meth:`generate`, whose checks have been made)."""
+
     def generate(
         self,
         r: torch.Tensor,
-        query_viewpoints: torch.Tensor,
+        viewpoints: torch.Tensor,
+        num_samples: int = 1,
         generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """(b, n, c, s, s) mean images in [0, 1], latents from the prior, for (b, n, 7) query
-        viewpoints given r."""
+        return_sample: bool = False,
+        sigma: float | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """S = ``num_samples`` prior samples of the n views ``viewpoints`` (b, n, d) of each scene
+        whose representation is r: (b, S, n, c, s, s) mean images in [0, 1].
+
+        Within one sample the n views come from one draw of the latents when the model is
+        ``consistent``, from independent draws otherwise. With ``return_sample`` also returns
+        x ~ N(mean, sigma^2) (not clamped), its noise drawn from ``generator`` after the
+        latents'.
+        """
+        if viewpoints.dim() != 3 or viewpoints.shape[-1] != self.viewpoint_dim:
+            raise ValueError(
+                f"viewpoints must be (b, n, {self.viewpoint_dim}), got {tuple(viewpoints.shape)}"
+            )
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        if return_sample and (sigma is None or sigma <= 0):
+            raise ValueError(f"return_sample needs a pixel sigma > 0, got {sigma}")
+        means = self.prior_means(r, viewpoints, num_samples, generator)
+        if not return_sample:
+            return means
+        noise = torch.randn(
+            means.shape, generator=generator, dtype=means.dtype, device=means.device
+        )
+        return means, means + sigma * noise
 
     def sample(
         self,
         context_images: torch.Tensor,
         context_viewpoints: torch.Tensor,
-        query_viewpoint: torch.Tensor,
+        viewpoints: torch.Tensor,
         context_mask: torch.Tensor | None = None,
         num_samples: int = 1,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """(b, num_samples, c, s, s) mean images with latents drawn from the prior."""
+        """(b, S, n, c, s, s) prior mean images of the views ``viewpoints`` (b, n, d) given the
+        context: :meth:`represent` then :meth:`generate`."""
         r = self.represent(context_images, context_viewpoints, context_mask)
-        return self.sample_at(r, query_viewpoint, num_samples, generator)
-
-    def sample_at(
-        self,
-        r: torch.Tensor,
-        query_viewpoint: torch.Tensor,
-        num_samples: int = 1,
-        generator: torch.Generator | None = None,
-    ) -> torch.Tensor:
-        """(b, num_samples, c, s, s) prior samples at one (b, 7) viewpoint per scene, given r."""
-        b = query_viewpoint.shape[0]
-        queries = query_viewpoint[:, None].expand(b, num_samples, query_viewpoint.shape[-1])
-        return self.generate(r, queries, generator)
+        return self.generate(r, viewpoints, num_samples, generator)

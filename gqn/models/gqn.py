@@ -14,18 +14,22 @@ from typing import Literal
 import torch
 
 from gqn.batch import QueryBatch
-from gqn.losses import ELBOTerms, gaussian_nll, squared_error
+from gqn.losses import ELBOTerms, gaussian_nll, squared_error, sum_targets
 from gqn.models.base import SceneModel
 from gqn.models.draw import ConditionalDRAW, CoreWeights, DrawOutput
+from gqn.models.registry import ModelConfig, register_model
 from gqn.models.representation import Reduction, aggregate, make_representation
-from gqn.viewpoint import VIEWPOINT_DIM
+from gqn.viewpoint import CAMERA
 
 HIDDEN_SCALE = 4  # the DRAW hidden state lives at 1/4 of the image resolution
 
 
 @dataclass
-class GQNConfig:
+class GQNConfig(ModelConfig):
     """GQN hyper-parameters; the defaults are the paper's (64x64, tower, L = 12, h = 128).
+
+    ``viewpoint_dim``: d, the size of the dataset's viewpoint encoding (:mod:`gqn.viewpoint`;
+    7 for camera poses).
 
     ``core_weights``: ``"shared"`` reuses one generator core, inference core, prior/posterior
     heads and canvas UpConv at all L steps; ``"per_step"`` gives each step its own (the paper
@@ -42,8 +46,10 @@ class GQNConfig:
     (same function, ~2x the FLOPs). It changes speed only, never results.
     """
 
+    name: str = "gqn"
     image_size: int = 64
     image_channels: int = 3
+    viewpoint_dim: int = CAMERA.dim
     representation: Literal["pyramid", "tower", "pool"] = "tower"
     r_channels: int = 256
     hidden_channels: int = 128
@@ -67,6 +73,7 @@ class GQNConfig:
             "canvas_channels",
             "latent_channels",
             "num_steps",
+            "viewpoint_dim",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -76,17 +83,28 @@ class GQNConfig:
             raise ValueError(f"kernel_size must be odd and positive, got {self.kernel_size}")
 
 
+@register_model("gqn")
 class GQN(SceneModel):
+    """Each target view has latents of its own (``consistent = False``): S samples of n views
+    are S * n independent runs of the DRAW prior."""
+
+    config_class = GQNConfig
+
     def __init__(self, config: GQNConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or GQNConfig()
         self.image_size = config.image_size
+        self.viewpoint_dim = config.viewpoint_dim
         self.representation = make_representation(
-            config.representation, config.image_size, config.image_channels, config.r_channels
+            config.representation,
+            config.image_size,
+            config.image_channels,
+            config.r_channels,
+            config.viewpoint_dim,
         )
         self.draw = ConditionalDRAW(
             num_steps=config.num_steps,
-            cond_channels=VIEWPOINT_DIM + config.r_channels,
+            cond_channels=config.viewpoint_dim + config.r_channels,
             image_channels=config.image_channels,
             latent_channels=config.latent_channels,
             hidden_channels=config.hidden_channels,
@@ -96,6 +114,23 @@ class GQN(SceneModel):
             core_weights=config.core_weights,
             precompute_constant=config.precompute_constant_inputs,
         )
+
+    @classmethod
+    def tiny_config(cls) -> GQNConfig:
+        return GQNConfig(
+            image_size=16,
+            representation="tower",
+            r_channels=8,
+            hidden_channels=8,
+            canvas_channels=8,
+            latent_channels=2,
+            num_steps=3,
+            kernel_size=3,
+        )
+
+    def ddp_find_unused_parameters(self, min_context: int) -> bool:
+        """A step with K = 0 never calls the representation network."""
+        return min_context == 0
 
     @property
     def hidden_size(self) -> int:
@@ -110,10 +145,11 @@ class GQN(SceneModel):
         """r (b, r_channels, rs, rs): rs = s/4 for the tower, 1 for pool and pyramid (eq 4.4)."""
         self._check_images(context_images, "context_images", dims=5)
         b, k = context_images.shape[:2]
-        if context_viewpoints.shape != (b, k, VIEWPOINT_DIM):
+        d = self.viewpoint_dim
+        if context_viewpoints.shape != (b, k, d):
             raise ValueError(
-                f"context_viewpoints must be (b={b}, k={k}, {VIEWPOINT_DIM}) viewpoint vectors "
-                f"(convert raw 5-d poses with gqn.viewpoint.pose_to_viewpoint), "
+                f"context_viewpoints must be (b={b}, k={k}, {d}) encoded viewpoints "
+                f"(encode raw poses with gqn.viewpoint's encoders), "
                 f"got {tuple(context_viewpoints.shape)}"
             )
         if context_mask is None:
@@ -132,65 +168,77 @@ class GQN(SceneModel):
         )
 
     def condition(self, r: torch.Tensor, query_viewpoint: torch.Tensor) -> torch.Tensor:
-        """[v^q, r] at the hidden resolution (b, 7 + r_channels, s/4, s/4).
+        """[v^q, r] at the hidden resolution (m, d + r_channels, s/4, s/4) for m queries:
+        r (m, r_channels, 1 or s/4, same), query_viewpoint (m, d).
 
         v^q and a 1x1 r are broadcast by ``expand`` (repetition), never by learned layers.
         """
         size = self.hidden_size
-        b = query_viewpoint.shape[0]
-        if query_viewpoint.shape != (b, VIEWPOINT_DIM):
+        b, d = query_viewpoint.shape[0], self.viewpoint_dim
+        if query_viewpoint.shape != (b, d):
             raise ValueError(
-                f"query_viewpoint must be (b, {VIEWPOINT_DIM}), got {tuple(query_viewpoint.shape)}"
+                f"query_viewpoint must be (b, {d}), got {tuple(query_viewpoint.shape)}"
             )
         channels = self.config.r_channels
         if r.dim() != 4 or r.shape[:2] != (b, channels) or r.shape[-1] not in (1, size):
             raise ValueError(
                 f"r must be (b={b}, {channels}, 1 or {size}, same), got {tuple(r.shape)}"
             )
-        v = query_viewpoint[:, :, None, None].expand(b, VIEWPOINT_DIM, size, size)
+        v = query_viewpoint[:, :, None, None].expand(b, d, size, size)
         r = r.expand(b, r.shape[1], size, size)
         return torch.cat([v, r], dim=1)
 
+    @staticmethod
+    def _per_view(r: torch.Tensor, m: int) -> torch.Tensor:
+        """r (b, ...) repeated for the m views of each scene: (b * m, ...), scene-major."""
+        return r[:, None].expand(r.shape[0], m, *r.shape[1:]).flatten(0, 1)
+
     def _posterior(self, batch: QueryBatch, r: torch.Tensor | None = None) -> DrawOutput:
-        self._check_images(batch.query_image, "query_image", dims=4)
+        """One posterior pass over the b * n targets (scene-major), each with latents of its own."""
+        self._check_images(batch.target_images, "target_images", dims=5)
         if r is None:
             r = self.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
-        cond = self.condition(r, batch.query_viewpoint)
-        return self.draw.posterior_pass(cond, batch.query_image)
+        cond = self.condition(
+            self._per_view(r, batch.num_targets), batch.target_viewpoints.flatten(0, 1)
+        )
+        return self.draw.posterior_pass(cond, batch.target_images.flatten(0, 1))
 
     def elbo(self, batch: QueryBatch, sigma: float, r: torch.Tensor | None = None) -> ELBOTerms:
-        """Negative ELBO terms (eq 4.17) with pixel standard deviation ``sigma``; ``r`` as in
+        """Negative ELBO terms (eq 4.17) of every target, with pixel standard deviation
+        ``sigma``; KL group ``"draw"`` (b, L) summed over the valid targets; ``r`` as in
         :meth:`SceneModel.elbo`."""
         out = self._posterior(batch, r)
         mean = self.draw.observation(out.canvas)
-        nll = gaussian_nll(batch.query_image, mean, sigma)
+        targets = batch.target_images.flatten(0, 1)
+        per_target = (batch.num_scenes, batch.num_targets)
+        kl = sum_targets(out.kl_per_step.unflatten(0, per_target), batch.target_mask)
         return ELBOTerms(
-            nll,
-            out.kl_per_step,
+            gaussian_nll(targets, mean, sigma).unflatten(0, per_target),
+            {"draw": kl},
+            batch.target_mask,
             num_dims=mean[0].numel(),
-            mean=mean,
-            squared_error=squared_error(batch.query_image, mean),
+            mean=mean.unflatten(0, per_target),
+            squared_error_per_target=squared_error(targets, mean).unflatten(0, per_target),
         )
 
     def reconstruct(self, batch: QueryBatch) -> torch.Tensor:
-        return self.draw.observation(self._posterior(batch).canvas).clamp(0, 1)
+        images = self.draw.observation(self._posterior(batch).canvas).clamp(0, 1)
+        return images.unflatten(0, (batch.num_scenes, batch.num_targets))
 
-    def generate(
+    def prior_means(
         self,
         r: torch.Tensor,
-        query_viewpoints: torch.Tensor,
-        generator: torch.Generator | None = None,
+        viewpoints: torch.Tensor,
+        num_samples: int,
+        generator: torch.Generator | None,
     ) -> torch.Tensor:
-        """(b, n, c, s, s) prior mean images for query viewpoints (b, n, 7); r is computed once
-        by the caller and shared by the n queries of a scene."""
-        if query_viewpoints.dim() != 3 or query_viewpoints.shape[-1] != VIEWPOINT_DIM:
-            shape = tuple(query_viewpoints.shape)
-            raise ValueError(f"query_viewpoints must be (b, n, {VIEWPOINT_DIM}), got {shape}")
-        b, n = query_viewpoints.shape[:2]
-        r = r[:, None].expand(b, n, *r.shape[1:]).flatten(0, 1)
-        cond = self.condition(r, query_viewpoints.flatten(0, 1))
+        """(b, S, n, c, s, s): S * n independent prior passes per scene, run (and their noise
+        drawn) in (scene, view, sample) order; r is shared by all of a scene's."""
+        b, n, d = viewpoints.shape
+        queries = viewpoints[:, :, None].expand(b, n, num_samples, d).flatten(0, 2)
+        cond = self.condition(self._per_view(r, n * num_samples), queries)
         images = self.draw.observation(self.draw.prior_pass(cond, generator).canvas).clamp(0, 1)
-        return images.unflatten(0, (b, n))
+        return images.unflatten(0, (b, n, num_samples)).transpose(1, 2)
 
     def _check_images(self, images: torch.Tensor, name: str, dims: int) -> None:
         c, s = self.config.image_channels, self.image_size

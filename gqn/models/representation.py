@@ -28,24 +28,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gqn.viewpoint import VIEWPOINT_DIM
+from gqn.viewpoint import CAMERA
 
 
 def broadcast_viewpoint(v: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(n, 7) -> (n, 7, height, width) by repetition (a view, no learned layer)."""
+    """(n, d) -> (n, d, height, width) by repetition (a view, no learned layer)."""
     return v[:, :, None, None].expand(-1, -1, height, width)
 
 
 class Representation(nn.Module):
-    """Base class: ``forward(x (n, c, s, s), v (n, 7)) -> r_k (n, r_channels, rh, rw)``."""
+    """Base class: ``forward(x (n, c, s, s), v (n, d)) -> r_k (n, r_channels, rh, rw)``;
+    d = ``viewpoint_dim``, the size of the dataset's viewpoint encoding (:mod:`gqn.viewpoint`)."""
 
-    def __init__(self, image_size: int, image_channels: int, r_channels: int) -> None:
+    def __init__(
+        self, image_size: int, image_channels: int, r_channels: int, viewpoint_dim: int
+    ) -> None:
         super().__init__()
         if image_size % 8 != 0 or image_size < 8:
             raise ValueError(f"representation needs an image size divisible by 8, got {image_size}")
         self.image_size = image_size
         self.image_channels = image_channels
         self.r_channels = r_channels
+        self.viewpoint_dim = viewpoint_dim
 
     @property
     def output_size(self) -> int:
@@ -54,12 +58,18 @@ class Representation(nn.Module):
 
 
 class Pyramid(Representation):
-    def __init__(self, image_size: int, image_channels: int = 3, r_channels: int = 256) -> None:
-        super().__init__(image_size, image_channels, r_channels)
+    def __init__(
+        self,
+        image_size: int,
+        image_channels: int = 3,
+        r_channels: int = 256,
+        viewpoint_dim: int = CAMERA.dim,
+    ) -> None:
+        super().__init__(image_size, image_channels, r_channels, viewpoint_dim)
         last = image_size // 8
         self.convs = nn.ModuleList(
             [
-                nn.Conv2d(image_channels + VIEWPOINT_DIM, 32, 2, stride=2),
+                nn.Conv2d(image_channels + viewpoint_dim, 32, 2, stride=2),
                 nn.Conv2d(32, 64, 2, stride=2),
                 nn.Conv2d(64, 128, 2, stride=2),
                 nn.Conv2d(128, r_channels, last, stride=last),
@@ -78,15 +88,21 @@ class Pyramid(Representation):
 
 
 class Tower(Representation):
-    def __init__(self, image_size: int, image_channels: int = 3, r_channels: int = 256) -> None:
-        super().__init__(image_size, image_channels, r_channels)
+    def __init__(
+        self,
+        image_size: int,
+        image_channels: int = 3,
+        r_channels: int = 256,
+        viewpoint_dim: int = CAMERA.dim,
+    ) -> None:
+        super().__init__(image_size, image_channels, r_channels, viewpoint_dim)
         c, half = r_channels, r_channels // 2
         self.conv1 = nn.Conv2d(image_channels, c, 2, stride=2)
         self.skip1 = nn.Conv2d(c, c, 2, stride=2)
         self.conv2 = nn.Conv2d(c, half, 3, padding=1)
         self.conv3 = nn.Conv2d(half, c, 2, stride=2)
-        self.skip2 = nn.Conv2d(c + VIEWPOINT_DIM, c, 3, padding=1)
-        self.conv4 = nn.Conv2d(c + VIEWPOINT_DIM, half, 3, padding=1)
+        self.skip2 = nn.Conv2d(c + viewpoint_dim, c, 3, padding=1)
+        self.conv4 = nn.Conv2d(c + viewpoint_dim, half, 3, padding=1)
         self.conv5 = nn.Conv2d(half, c, 3, padding=1)
         self.conv6 = nn.Conv2d(c, c, 1)
 
@@ -119,13 +135,17 @@ REPRESENTATIONS: dict[str, type[Representation]] = {
 
 
 def make_representation(
-    name: str, image_size: int, image_channels: int = 3, r_channels: int = 256
+    name: str,
+    image_size: int,
+    image_channels: int = 3,
+    r_channels: int = 256,
+    viewpoint_dim: int = CAMERA.dim,
 ) -> Representation:
     if name not in REPRESENTATIONS:
         raise ValueError(
             f"unknown representation '{name}'; choose one of {sorted(REPRESENTATIONS)}"
         )
-    return REPRESENTATIONS[name](image_size, image_channels, r_channels)
+    return REPRESENTATIONS[name](image_size, image_channels, r_channels, viewpoint_dim)
 
 
 Reduction = Literal["sum", "mean"]
@@ -141,7 +161,7 @@ def aggregate(
     """r = sum_k mask_k * f(x_k, v_k) (eq 4.4), all b*k views in one batched call; with
     ``reduction="mean"`` the sum is divided by the number of unmasked views of each scene.
 
-    Shapes: images (b, k, c, s, s), viewpoints (b, k, 7), mask (b, k) bool
+    Shapes: images (b, k, c, s, s), viewpoints (b, k, d), mask (b, k) bool
     -> r (b, r_channels, rh, rw). A scene with no (unmasked) view has r = 0.
     """
     if reduction not in ("sum", "mean"):

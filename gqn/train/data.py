@@ -1,6 +1,6 @@
 """The trainer's data: the training loader and the fixed held-out preview batch.
 
-Wraps :mod:`gqn.data.dataset` for a :class:`~gqn.train.config.DataConfig`: a stored dataset
+Wraps :mod:`gqn.data.dataset` for a :class:`~gqn.run_config.DataConfig`: a stored dataset
 (``data.path``) or an online procedural family (``data.family``), checked against the model's
 image size before any step runs.
 """
@@ -15,9 +15,17 @@ import numpy as np
 import torch
 
 from gqn.batch import QueryBatch
-from gqn.data.dataset import QueryLoader, SceneDataset, collate_scenes, make_loader, open_split
+from gqn.data.dataset import (
+    QueryLoader,
+    SceneDataset,
+    check_context,
+    collate_scenes,
+    make_loader,
+    open_split,
+)
 from gqn.data.scenes import make_family
-from gqn.train.config import DataConfig
+from gqn.run_config import DataConfig
+from gqn.viewpoint import ViewpointEncoder, viewpoint_encoder
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +45,17 @@ def online_seed(family_seed: int, salt: int) -> int:
     return int(np.random.SeedSequence([family_seed, salt]).generate_state(1, np.uint64)[0])
 
 
+def source_encoder(source: SceneDataset | Any) -> ViewpointEncoder:
+    """The viewpoint encoder of a stored dataset or an online family."""
+    if isinstance(source, SceneDataset):
+        return source.encoder
+    return viewpoint_encoder(source.viewpoint)
+
+
 def open_source(data: DataConfig, image_size: int) -> SceneDataset | Any:
     """The training split of ``data.path`` or the family ``data.family``; ValueError if neither
-    is set or the images are not ``image_size`` x ``image_size``."""
+    is set, the images are not ``image_size`` x ``image_size``, or the scenes have too few views
+    for ``data.max_context`` + ``data.num_targets``."""
     if data.path is not None:
         source = open_split(data.path, "train", data.test_fraction, data.split_seed)
         size = tuple(source.store.image_size)
@@ -59,6 +75,8 @@ def open_source(data: DataConfig, image_size: int) -> SceneDataset | Any:
             f"{image_size}x{image_size} (model.image_size); regenerate the data or "
             f"set model.image_size={size[0]}"
         )
+    views = source.views if isinstance(source, SceneDataset) else int(source.views_per_scene)
+    check_context(views, data.min_context, data.max_context, data.num_targets)
     return source
 
 
@@ -84,6 +102,7 @@ def training_loader(
         rank=rank,
         world_size=world_size,
         pool=data.scene_pool(),
+        num_targets=data.num_targets,
         num_workers=data.num_workers,
     )
 
@@ -106,24 +125,26 @@ def rng_neutral(loader: QueryLoader) -> Iterator[QueryBatch]:
 
 def preview_batch(data: DataConfig, source: SceneDataset | Any) -> QueryBatch:
     """A fixed batch of ``data.preview_scenes`` held-out scenes: views ``0..K-1`` as context and
-    view K as query, K = the largest context size trained on."""
+    views ``K..K+n-1`` as the n = ``data.num_targets`` targets, K = the largest context size
+    trained on."""
+    n_targets = data.num_targets
     if isinstance(source, SceneDataset):
         held_out = open_split(data.path, "test", data.test_fraction, data.split_seed)
         if len(held_out) == 0:
             log.warning("the test split of %s is empty; previewing training scenes", data.path)
             held_out = source
         views = held_out.views
-        k = views - 1 if data.max_context is None else data.max_context
+        k = views - n_targets if data.max_context is None else data.max_context
         n = min(data.preview_scenes, len(held_out))
-        items = [held_out[(i, list(range(k + 1)))] for i in range(n)]
+        items = [held_out[(i, list(range(k + n_targets)))] for i in range(n)]
         frames = torch.stack([f for f, _ in items])
         poses = torch.stack([p for _, p in items])
     else:
         views = int(source.views_per_scene)
-        k = views - 1 if data.max_context is None else data.max_context
+        k = views - n_targets if data.max_context is None else data.max_context
         frames_np, poses_np = source.render_scenes(
             online_seed(data.family_seed, PREVIEW_SALT), list(range(data.preview_scenes))
         )
-        frames = torch.as_tensor(np.asarray(frames_np))[:, : k + 1]
-        poses = torch.as_tensor(np.asarray(poses_np))[:, : k + 1]
-    return QueryBatch(*collate_scenes(frames, poses))
+        frames = torch.as_tensor(np.asarray(frames_np))[:, : k + n_targets]
+        poses = torch.as_tensor(np.asarray(poses_np))[:, : k + n_targets]
+    return QueryBatch(*collate_scenes(frames, poses, n_targets, source_encoder(source)))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from gqn.device import pick_device
+
 log = logging.getLogger(__name__)
 
 
@@ -33,17 +35,6 @@ class DistInfo:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def pick_device(requested: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> CUDA if available else CPU; ``"cuda"`` fails clearly without a GPU."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "device=cuda was requested but no CUDA GPU is available; use device=cpu or device=auto"
-        )
-    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank)
 
 
 def init(requested_device: str) -> DistInfo:

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from gqn.train.config import HealthConfig
+from gqn.run_config import HealthConfig
 
 log = logging.getLogger(__name__)
 

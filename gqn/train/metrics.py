@@ -114,26 +114,26 @@ class RunLog:
 
 @torch.no_grad()
 def preview_images(model: SceneModel, batch: QueryBatch) -> tuple[np.ndarray, torch.Tensor]:
-    """Grid rows ground truth | posterior reconstruction | prior sample for ``batch``.
+    """Grid rows ground truth | posterior reconstruction | prior sample of the first target of
+    each scene of ``batch``.
 
-    Returns the grid as uint8 ``(H', W', 3)`` and the prior samples ``(n, c, h, w)``. Noise comes
+    Returns the grid as uint8 ``(H', W', 3)`` and the prior samples ``(b, c, h, w)``. Noise comes
     from a fixed seed in a forked RNG, so the training RNG stream is untouched.
     """
     was_training = model.training
     model.eval()
-    device = batch.query_image.device
+    device = batch.target_images.device
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(PREVIEW_SEED)
-        recon = model.reconstruct(batch)
+        recon = model.reconstruct(batch)[:, 0]
         prior = model.sample(
             batch.context_images,
             batch.context_viewpoints,
-            batch.query_viewpoint,
+            batch.target_viewpoints[:, :1],
             batch.context_mask,
-        )
+        )[:, 0, 0]
     model.train(was_training)
-    prior = prior.reshape(recon.shape)
-    rows = torch.stack([batch.query_image, recon, prior])  # (3, n, c, h, w)
+    rows = torch.stack([batch.target_images[:, 0], recon, prior])  # (3, b, c, h, w)
     frames = (rows.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 1, 3, 4, 2)
     return np.asarray(contact_sheet(frames.cpu().numpy())), prior

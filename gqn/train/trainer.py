@@ -24,22 +24,25 @@ from tqdm import tqdm
 
 from gqn import accel as accel_lib
 from gqn.config import save_yaml, to_dict
-from gqn.models import GQN
+from gqn.models.loading import find_latest, load_checkpoint, load_model_state, run_config_of
+from gqn.models.registry import build_model
+from gqn.run_config import RunConfig
 from gqn.schedules import apply_learning_rate, learning_rate_schedule, pixel_sigma_schedule
 from gqn.train import distributed
 from gqn.train.checkpoint import (
     checkpoint_path,
     config_differences,
-    find_latest,
-    load_checkpoint,
-    load_model_state,
     rng_state,
-    run_config_of,
     save_checkpoint,
     set_rng_state,
 )
-from gqn.train.config import RunConfig
-from gqn.train.data import open_source, preview_batch, rng_neutral, training_loader
+from gqn.train.data import (
+    open_source,
+    preview_batch,
+    rng_neutral,
+    source_encoder,
+    training_loader,
+)
 from gqn.train.health import HealthMonitor, TooManyBadSteps
 from gqn.train.metrics import MetricWindow, RunLog, preview_images
 
@@ -200,7 +203,13 @@ class Trainer:
         self.source = open_source(config.data, config.model.image_size)
 
         torch.manual_seed(config.seed)
-        self.model = GQN(config.model)
+        self.model = build_model(config.model.name, config.model)
+        encoder = source_encoder(self.source)
+        if self.model.viewpoint_dim != encoder.dim:
+            raise ValueError(
+                f"the data's {encoder.kind!r} viewpoints have d={encoder.dim} but the model "
+                f"expects d={self.model.viewpoint_dim}; set model.viewpoint_dim={encoder.dim}"
+            )
         self.accel = accel_lib.resolve(config.accel, self.device)
         o = config.optim
         self.optimizer = torch.optim.Adam(
@@ -216,10 +225,11 @@ class Trainer:
         self.module = accel_lib.prepare_model(self.model, self.accel, self.device)
         if info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            # a K = 0 step leaves the representation network out of the graph: DDP must then
-            # look for unused parameters, or its next step fails waiting for their gradients
+            # a parameter left out of a step's graph (e.g. a representation network at
+            # K = 0) makes DDP's next step wait for its gradient unless DDP looks for it
+            unused = self.model.ddp_find_unused_parameters(config.data.min_context)
             self.module = DistributedDataParallel(
-                self.module, device_ids=ids, find_unused_parameters=config.data.min_context == 0
+                self.module, device_ids=ids, find_unused_parameters=unused
             )
         self.last_checkpoint: Path | None = Path(state["path"]) if state else None
         self.checkpoint_step = self.step if state else -1

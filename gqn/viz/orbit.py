@@ -51,7 +51,7 @@ def render_orbit(
     frames = []
     for q in queries:
         g = torch.Generator(device=device).manual_seed(seed)
-        frames.append(model.generate(r, q[None, None], g)[0, 0])
+        frames.append(model.generate(r, q[None, None], generator=g)[0, 0, 0])
     return torch.stack(frames).cpu()
 
 

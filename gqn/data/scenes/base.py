@@ -54,6 +54,8 @@ class SceneFamily(abc.ABC):
     """
 
     name: ClassVar[str] = ""
+    # the kind of viewpoint the family renders (:func:`gqn.viewpoint.viewpoint_encoder`)
+    viewpoint: ClassVar[str] = "camera"
 
     image_size: int = help_field(64, "image height = width in pixels (8, 16, 32, 64, 128, 256)")
     antialias: int = help_field(1, "supersampling factor per axis (1 = off, 2 = 2x2, ...)")

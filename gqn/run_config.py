@@ -17,6 +17,7 @@ from gqn.accel import AccelConfig
 from gqn.config import ConfigError, apply_overrides, load_yaml
 from gqn.data.dataset import ScenePool
 from gqn.models import GQNConfig
+from gqn.models.registry import ModelConfig
 
 
 @dataclass
@@ -30,6 +31,8 @@ class DataConfig:
     ``family_seed`` apart from the training stream's (see :func:`gqn.train.data.online_seed`).
     ``pool_scenes`` / ``pool_steps`` train the first steps on only the first few training
     scenes (:class:`gqn.data.dataset.ScenePool`; not in the paper; off by default).
+    ``num_targets``: target views per scene (n of :class:`gqn.batch.QueryBatch`; 1 for the GQN),
+    never context views; K + n must fit in a scene's views.
     """
 
     path: str | None = None
@@ -39,6 +42,7 @@ class DataConfig:
     batch_size: int = 36
     min_context: int = 0
     max_context: int | None = None
+    num_targets: int = 1
     num_workers: int = 2
     test_fraction: float = 0.1
     split_seed: int = 0
@@ -57,6 +61,8 @@ class DataConfig:
             raise ValueError(
                 "need data.batch_size >= 1, data.num_workers >= 0, data.preview_scenes >= 1"
             )
+        if self.num_targets < 1:
+            raise ValueError(f"data.num_targets must be >= 1, got {self.num_targets}")
         off = self.pool_scenes is None
         if (
             off != (self.pool_steps == 0)
@@ -143,9 +149,10 @@ class HealthConfig:
 
 @dataclass
 class RunConfig:
-    """Everything a training run needs; ``out_dir`` is the run directory."""
+    """Everything a training run needs; ``out_dir`` is the run directory. ``model`` is the config
+    of the model named by ``model.name`` (:mod:`gqn.models.registry`; default ``gqn``)."""
 
-    model: GQNConfig = field(default_factory=GQNConfig)
+    model: ModelConfig = field(default_factory=GQNConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
