@@ -7,6 +7,7 @@ manifests.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 TMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}" + re.escape(TMP_SUFFIX) + "$")
 
 
 @contextmanager
@@ -49,6 +51,12 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is that of a temp file :func:`atomic_write` makes (``.<name>.<12 hex
+    digits>.tmp``), i.e. one a killed writer may have left behind."""
+    return _TEMP_NAME.match(name) is not None
 
 
 def _create_temp(path: Path) -> tuple[int, str]:

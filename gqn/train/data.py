@@ -53,6 +53,8 @@ def open_source(data: DataConfig, image_size: int) -> SceneDataset | Any:
             "no training data: set data.path (a dataset from `gqn data generate`) "
             "or data.family (e.g. shepard-metzler, rendered online)"
         )
+    views = int(source.views if data.path is not None else source.views_per_scene)
+    check_context(data, views, where)
     if size != (image_size, image_size):
         raise ValueError(
             f"{where} has {size[0]}x{size[1]} images but the model expects "
@@ -60,6 +62,19 @@ def open_source(data: DataConfig, image_size: int) -> SceneDataset | Any:
             f"set model.image_size={size[0]}"
         )
     return source
+
+
+def check_context(data: DataConfig, views: int, where: str) -> None:
+    """Refuse context sizes the scenes of ``where`` (``views`` views each) cannot give: a step
+    needs K context views and one more as the query, so ``min_context <= max_context < views``."""
+    hi = views - 1 if data.max_context is None else data.max_context
+    if views < 1 or data.min_context > hi or hi > views - 1:
+        raise ValueError(
+            f"data.min_context={data.min_context} / data.max_context={data.max_context} need "
+            f"scenes of more than {hi} views (K context views + 1 query), but {where} has "
+            f"{views} view(s) per scene; set data.max_context <= {max(views - 1, 0)} "
+            "or use data with more views"
+        )
 
 
 def training_loader(
