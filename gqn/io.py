@@ -1,11 +1,13 @@
 """Atomic file writes: a file under its final name is always complete, old or new.
 
 :func:`atomic_write` is the one implementation used for checkpoints, configs, shards and
-manifests.
+manifests. :func:`write_checked` / :func:`read_checked` add a ``sha256sum``-style sidecar file
+(``<name>.sha256``) that proves on reading that the bytes are those that were written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 TMP_SUFFIX = ".tmp"
+CHECKSUM_SUFFIX = ".sha256"
 _TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}" + re.escape(TMP_SUFFIX) + "$")
 
 
@@ -84,3 +87,51 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class ChecksumError(ValueError):
+    """A file whose bytes do not match its checksum file: corrupted since it was written."""
+
+
+def checksum_path(path: str | os.PathLike[str]) -> Path:
+    """The sidecar ``<path>.sha256`` holding ``path``'s sha256."""
+    path = Path(path)
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def write_checked(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` and its sha256 to :func:`checksum_path`, each atomically.
+
+    The sidecar is written second and reads like ``sha256sum`` output (``sha256sum -c`` checks
+    it). If writing the sidecar fails, ``path`` is removed again, so a file under its final name
+    either has a matching checksum or (killed between the two renames) none.
+    """
+    path = Path(path)
+    with atomic_write(path) as f:
+        f.write(data)
+    try:
+        with atomic_write(checksum_path(path)) as f:
+            f.write(f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def read_checked(path: str | os.PathLike[str]) -> tuple[bytes, bool]:
+    """The bytes of ``path`` and whether a checksum file vouched for them.
+
+    Raises :class:`ChecksumError` naming the file when the sidecar exists and disagrees; returns
+    ``(data, False)`` when there is no sidecar (files written before checksums existed).
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    sidecar = checksum_path(path)
+    if not sidecar.exists():
+        return data, False
+    expected = sidecar.read_text().split(maxsplit=1)[0] if sidecar.stat().st_size else ""
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ChecksumError(
+            f"{path} does not match its checksum {sidecar.name}: the file was corrupted or "
+            "altered after it was written"
+        )
+    return data, True

@@ -31,8 +31,8 @@ from gqn.train.checkpoint import (
     checkpoint_path,
     config_differences,
     find_latest,
-    load_checkpoint,
     load_model_state,
+    load_resumable,
     rng_state,
     run_config_of,
     save_checkpoint,
@@ -194,7 +194,7 @@ class Trainer:
         if info.is_main:
             prepare_run_dir(self.run_dir, resume)
         distributed.barrier(info)
-        state = load_checkpoint(self.run_dir, map_location="cpu", resume=True) if resume else None
+        state = load_resumable(self.run_dir) if resume else None
         if state is not None:
             check_resumable(config, state)
         self.source = open_source(config.data, config.model.image_size)
