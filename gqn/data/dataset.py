@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_
 
 from gqn.batch import QueryBatch
 from gqn.data.format import MANIFEST, SceneStore
+from gqn.data.workers import shutdown_workers, unwrap_worker_error
 from gqn.viewpoint import pose_to_viewpoint
 
 SPLITS = ("train", "test", "all")
@@ -341,10 +342,23 @@ class QueryLoader:
 
     def __init__(self, loader: DataLoader, start_step: int, num_steps: int | None):
         self.loader, self.start_step, self.num_steps = loader, start_step, num_steps
+        self._batches: Any = None
 
     def __iter__(self) -> Iterator[QueryBatch]:
-        for t in self.loader:
-            yield to_query_batch(t)
+        self._batches = iter(self.loader)
+        try:
+            for t in self._batches:
+                yield to_query_batch(t)
+        except Exception as e:
+            original = unwrap_worker_error(e)
+            if original is None:
+                raise
+            raise original from e
+
+    def close(self) -> None:
+        """Stop the worker processes now (see :mod:`gqn.data.workers`); call it when leaving
+        the iteration early, above all on an error."""
+        shutdown_workers(self._batches)
 
     def __len__(self) -> int:
         if self.num_steps is None:

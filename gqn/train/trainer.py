@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import threading
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -370,7 +371,7 @@ class Trainer:
         status: Status = "finished"
         message = ""
         self.model.train()
-        with StopRequest() as stop:
+        with StopRequest() as stop, closing(loader):
             try:
                 for batch in rng_neutral(loader):
                     if self.step >= max_steps:
