@@ -43,6 +43,7 @@ from gqn.train.config import RunConfig
 from gqn.train.data import open_source, preview_batch, rng_neutral, training_loader
 from gqn.train.health import HealthMonitor, TooManyBadSteps
 from gqn.train.metrics import MetricWindow, RunLog, preview_images
+from gqn.train.pace import StepPace, choose_threads
 
 log = logging.getLogger(__name__)
 
@@ -368,6 +369,7 @@ class Trainer:
             disable=not (self.info.is_main and cfg.log.progress),
         )
         window = MetricWindow()
+        pace = StepPace()
         status: Status = "finished"
         message = ""
         self.model.train()
@@ -390,6 +392,7 @@ class Trainer:
                     self.lr.step_forward()
                     bar.update(1)
                     self._periodic(window, bar)
+                    self._check_pace(pace)
                     if self.step % cfg.log.every == 0:
                         window = MetricWindow()
                     if stopping:
@@ -412,6 +415,12 @@ class Trainer:
             message = f"finished at step {self.step}; checkpoint {self.last_checkpoint}"
         return TrainResult(self.step, status, message, self.last_checkpoint)
 
+    def _check_pace(self, pace: StepPace) -> None:
+        message = pace.tick()
+        if message and self.info.is_main:
+            log.warning(message)
+            self.log.scalars(self.step, {"warning": message})
+
     def _periodic(self, window: MetricWindow, bar: tqdm) -> None:
         cfg = self.config.log
         if self.info.is_main and self.step % cfg.every == 0:
@@ -425,10 +434,14 @@ class Trainer:
 def train(config: RunConfig, resume: bool = False) -> TrainResult:
     """Run (or with ``resume`` continue) the training job ``config`` describes."""
     info = distributed.init(config.device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(choose_threads(config.threads))
+    log.info("torch threads: %d (threads=%s)", torch.get_num_threads(), config.threads)
     try:
         result = Trainer(config, info, resume).run()
     finally:
         gc.collect()  # the Trainer's DDP wrapper holds the process group: free it first
         distributed.shutdown(info)
+        torch.set_num_threads(threads)
     (log.error if result.status == "unhealthy" else log.info)(result.message)
     return result
