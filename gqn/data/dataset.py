@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
 from gqn.batch import QueryBatch
-from gqn.data.format import MANIFEST, SceneStore
+from gqn.data.format import MANIFEST, SceneStore, check_readable_dir
 from gqn.data.workers import shutdown_workers, unwrap_worker_error
 from gqn.viewpoint import pose_to_viewpoint
 
@@ -370,7 +370,13 @@ def sub_stores(path: str | os.PathLike) -> dict[str, Path]:
     """``{"train": path/train, "test": path/test}``, for those of the two that hold a store
     (the layout of converted DeepMind data); empty for a single store."""
     path = Path(path)
-    return {s: path / s for s in ("train", "test") if (path / s / MANIFEST).exists()}
+    found = {}
+    for split in ("train", "test"):
+        if (path / split).is_dir():
+            check_readable_dir(path / split)
+            if (path / split / MANIFEST).exists():
+                found[split] = path / split
+    return found
 
 
 def open_split(

@@ -189,6 +189,16 @@ def write_manifest(root: Path, manifest: Manifest) -> None:
         f.write(json.dumps(manifest.to_dict(), indent=1).encode())
 
 
+def check_readable_dir(folder: Path) -> None:
+    """PermissionError naming ``folder`` itself (not a file in it) when it cannot be listed or
+    entered."""
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise PermissionError(
+            f"{folder}: permission denied: this directory cannot be read; check its "
+            f"permissions (ls -ld {folder})"
+        )
+
+
 def read_manifest(root: str | os.PathLike) -> Manifest:
     """Load ``root/manifest.json``; clear errors for a missing/empty directory or bad manifest."""
     root = Path(root)
@@ -196,6 +206,7 @@ def read_manifest(root: str | os.PathLike) -> Manifest:
         raise FileNotFoundError(f"{root}: no such dataset directory")
     if not root.is_dir():
         raise DataFormatError(f"{root}: not a directory (a dataset is a directory of shards)")
+    check_readable_dir(root)
     path = root / MANIFEST
     if not path.exists():
         hint = " (the directory is empty)" if not any(root.iterdir()) else ""
