@@ -158,21 +158,38 @@ def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
                 raise ConfigError(f"config key '{where}': its parent is not a mapping")
             # below a free-form mapping field (dict / Any) new keys are allowed
             if depth == len(parts) - 1:
-                node[part] = yaml.safe_load(raw) if raw != "" else ""
+                node[part] = _parse_value(dotted, raw)
             else:
                 node = node.setdefault(part, {})
     return from_dict(type(cfg), data)
 
 
+def _parse_value(key: str, raw: str) -> Any:
+    """The YAML value of override ``key=raw``; ConfigError (one line) if it is not YAML."""
+    if raw == "":
+        return ""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(
+            f"'{key}={raw}': the value is not valid YAML ({problem}); quote it or fix it, "
+            "e.g. model.num_steps=8 or 'key=[1, 2]'"
+        ) from e
+
+
 def load_yaml(cls: type[T], path: str | os.PathLike[str]) -> T:
     """Load dataclass ``cls`` from a YAML file; missing keys take their defaults."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; pass a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML: {e}") from e
+        problem = " ".join(str(e).split())
+        raise ConfigError(f"config file {path} is not valid YAML: {problem}") from e
     try:
         return from_dict(cls, data)
     except ConfigError as e:

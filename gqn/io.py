@@ -1,12 +1,15 @@
 """Atomic file writes: a file under its final name is always complete, old or new.
 
 :func:`atomic_write` is the one implementation used for checkpoints, configs, shards and
-manifests.
+manifests. :func:`write_checked` / :func:`read_checked` add a ``sha256sum``-style sidecar file
+(``<name>.sha256``) that proves on reading that the bytes are those that were written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterator
@@ -15,6 +18,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 TMP_SUFFIX = ".tmp"
+CHECKSUM_SUFFIX = ".sha256"
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{12}" + re.escape(TMP_SUFFIX) + "$")
 
 
 @contextmanager
@@ -51,6 +56,12 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` is that of a temp file :func:`atomic_write` makes (``.<name>.<12 hex
+    digits>.tmp``), i.e. one a killed writer may have left behind."""
+    return _TEMP_NAME.match(name) is not None
+
+
 def _create_temp(path: Path) -> tuple[int, str]:
     """A new temp file next to ``path``, created with mode 0666 so that the kernel applies the
     umask, as for a plain ``open()`` (``tempfile.mkstemp`` would make it 0600)."""
@@ -76,3 +87,51 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class ChecksumError(ValueError):
+    """A file whose bytes do not match its checksum file: corrupted since it was written."""
+
+
+def checksum_path(path: str | os.PathLike[str]) -> Path:
+    """The sidecar ``<path>.sha256`` holding ``path``'s sha256."""
+    path = Path(path)
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
+def write_checked(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` and its sha256 to :func:`checksum_path`, each atomically.
+
+    The sidecar is written second and reads like ``sha256sum`` output (``sha256sum -c`` checks
+    it). If writing the sidecar fails, ``path`` is removed again, so a file under its final name
+    either has a matching checksum or (killed between the two renames) none.
+    """
+    path = Path(path)
+    with atomic_write(path) as f:
+        f.write(data)
+    try:
+        with atomic_write(checksum_path(path)) as f:
+            f.write(f"{hashlib.sha256(data).hexdigest()}  {path.name}\n".encode())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def read_checked(path: str | os.PathLike[str]) -> tuple[bytes, bool]:
+    """The bytes of ``path`` and whether a checksum file vouched for them.
+
+    Raises :class:`ChecksumError` naming the file when the sidecar exists and disagrees; returns
+    ``(data, False)`` when there is no sidecar (files written before checksums existed).
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    sidecar = checksum_path(path)
+    if not sidecar.exists():
+        return data, False
+    expected = sidecar.read_text().split(maxsplit=1)[0] if sidecar.stat().st_size else ""
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise ChecksumError(
+            f"{path} does not match its checksum {sidecar.name}: the file was corrupted or "
+            "altered after it was written"
+        )
+    return data, True

@@ -63,6 +63,17 @@ class DataConfig:
             )
         if self.num_targets < 1:
             raise ValueError(f"data.num_targets must be >= 1, got {self.num_targets}")
+        if self.min_context < 0 or (
+            self.max_context is not None and self.max_context < self.min_context
+        ):
+            raise ValueError(
+                "need 0 <= data.min_context <= data.max_context, got "
+                f"{self.min_context} and {self.max_context}"
+            )
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise ValueError(f"data.test_fraction must lie in [0, 1), got {self.test_fraction}")
+        if self.family_seed < 0 or self.split_seed < 0:
+            raise ValueError("data.family_seed and data.split_seed must be >= 0")
         off = self.pool_scenes is None
         if (
             off != (self.pool_steps == 0)
@@ -102,6 +113,15 @@ class OptimConfig:
             raise ValueError("optim.max_steps, lr_steps and sigma_steps must be >= 1")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ValueError(f"optim.grad_clip must be positive or null, got {self.grad_clip}")
+        for name in ("lr_start", "sigma_start", "sigma_end", "eps"):
+            if not getattr(self, name) > 0:  # also refuses NaN
+                raise ValueError(f"optim.{name} must be > 0, got {getattr(self, name)}")
+        if not self.lr_end >= 0:
+            raise ValueError(
+                f"optim.lr_end must be >= 0 (a negative rate ascends the loss), got {self.lr_end}"
+            )
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"optim.betas must both lie in [0, 1), got {list(self.betas)}")
 
 
 @dataclass
@@ -145,12 +165,18 @@ class HealthConfig:
     def __post_init__(self) -> None:
         if self.max_bad_steps < 1 or self.window < 1:
             raise ValueError("health.max_bad_steps and health.window must be >= 1")
+        for name in ("kl_collapse_nats", "blank_std", "warmup_steps"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"health.{name} must be >= 0, got {getattr(self, name)}")
+        if not self.kl_growth_factor > 1:
+            raise ValueError(f"health.kl_growth_factor must be > 1, got {self.kl_growth_factor}")
 
 
 @dataclass
 class RunConfig:
     """Everything a training run needs; ``out_dir`` is the run directory. ``model`` is the config
-    of the model named by ``model.name`` (:mod:`gqn.models.registry`; default ``gqn``)."""
+    of the model named by ``model.name`` (:mod:`gqn.models.registry`; default ``gqn``).
+    ``threads``: torch CPU threads (``auto``: see :func:`gqn.train.pace.choose_threads`)."""
 
     model: ModelConfig = field(default_factory=GQNConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -161,6 +187,13 @@ class RunConfig:
     seed: int = 0
     out_dir: str = "runs/default"
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | Literal["auto"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
+        if self.threads != "auto" and self.threads < 1:
+            raise ValueError(f"threads must be 'auto' or >= 1, got {self.threads}")
 
 
 def load_run_config(
@@ -169,6 +202,12 @@ def load_run_config(
     """The RunConfig of YAML file ``path`` (defaults if None) with ``key=value`` overrides."""
     cfg = RunConfig() if path is None else load_yaml(RunConfig, path)
     try:
-        return apply_overrides(cfg, overrides)
+        cfg = apply_overrides(cfg, overrides)
     except ConfigError as e:
         raise ConfigError(f"override: {e}") from e
+    if cfg.log.keep_last < 2:  # checked here, not in LogConfig: stored configs of gqn <= 0.2 load
+        raise ConfigError(
+            f"log.keep_last must be >= 2 for training (--resume falls back to the previous "
+            f"checkpoint when the latest is corrupt), got {cfg.log.keep_last}"
+        )
+    return cfg

@@ -4,6 +4,10 @@ import torch
 from gqn.batch import QueryBatch
 from gqn.models import GQN, GQNConfig
 
+# One torch thread per test process: results never depend on the machine's load (training's
+# threads=auto picks at most the current count; see gqn.train.pace).
+torch.set_num_threads(1)
+
 
 def tiny_config(**overrides) -> GQNConfig:
     """A GQN small enough for CPU tests in milliseconds per step."""

@@ -83,7 +83,7 @@ def test_disk_full_mid_write_keeps_previous_and_leaves_no_temp(tmp_path, monkeyp
     with pytest.raises(OSError, match="No space left"):
         ck.save_checkpoint(ck.checkpoint_path(tmp_path, 2), state(2), keep_last=1)
     files = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
-    assert files == ["step_00000001.pt"]
+    assert files == ["step_00000001.pt", "step_00000001.pt.sha256"]
     assert (tmp_path / "checkpoints" / "step_00000001.pt").read_bytes() == before
 
 

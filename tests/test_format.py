@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from gqn import io as fmt_io
 from gqn.data import format as fmt
 from gqn.data.format import DataFormatError, SceneStore, StoreWriter, encode_png
 from gqn.data.generate import generate_dataset
@@ -111,7 +112,8 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
     def flaky(path, data):
         calls["n"] += 1
         if calls["n"] == 2:  # die mid-write of the second shard: a partial temp file remains
-            (path.parent / (path.name + fmt.TMP_SUFFIX)).write_bytes(data[: len(data) // 2])
+            temp = path.parent / f".{path.name}.0123456789ab{fmt_io.TMP_SUFFIX}"
+            temp.write_bytes(data[: len(data) // 2])
             raise Boom
         return real(path, data)
 

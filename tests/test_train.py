@@ -23,6 +23,7 @@ from gqn.data.dataset import ScenePool
 from gqn.data.format import SceneStore
 from gqn.data.generate import generate_dataset
 from gqn.data.scenes import make_family
+from gqn.io import checksum_path
 from gqn.losses import ELBOTerms
 from gqn.models import GQN
 from gqn.models.loading import find_latest, list_checkpoints, load_checkpoint
@@ -194,6 +195,7 @@ def test_resume_compares_the_schedules_the_checkpoint_restores(tmp_path, capsys)
     state = torch.load(path, weights_only=True)
     state["config"]["optim"]["lr_end"] = 1e-5
     torch.save(state, path)
+    checksum_path(path).unlink()  # as older gqn wrote it: no checksum
     assert main(["train", "--resume", *run, "optim.max_steps=4", "optim.lr_end=1e-5"]) == 2
     assert "optim.lr_end: 5e-05 != 1e-05" in capsys.readouterr().err
     assert main(["train", "--resume", *run, "optim.max_steps=4"]) == 0
@@ -208,6 +210,7 @@ def test_checkpoint_of_gqn_0_1_without_new_keys_resumes(tmp_path):
     state = torch.load(path, weights_only=True)
     del state["config"]["model"]["aggregation"], state["health"]
     torch.save(state, path)
+    checksum_path(path).unlink()  # gqn 0.1 wrote no checksum
     resumed = train(load_run_config(cfg_path, run), resume=True)
     assert resumed.status == "finished" and resumed.step == 6
     assert load_checkpoint(tmp_path / "old")["health"]["low_kl"] == 3  # counted afresh

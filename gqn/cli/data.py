@@ -132,6 +132,8 @@ def _generate(args: argparse.Namespace) -> int:
         for k, v in vars(args).items()
         if k.startswith(PARAM_PREFIX) and v is not None
     }
+    _positive(args, "scenes", "shard_size", "batch")
+    device = _render_device(args.device)
     family = _make_family(args.family, **params)
     out = Path(args.out) if args.out else default_out(args.family, params, args.seed)
     generate_dataset(
@@ -141,11 +143,38 @@ def _generate(args: argparse.Namespace) -> int:
         seed=args.seed,
         shard_scenes=args.shard_size,
         batch=args.batch,
-        device=args.device,
+        device=device,
     )
     print(f"wrote {out}")
     _print_info(out)
     return 0
+
+
+def _positive(args: argparse.Namespace, *names: str) -> None:
+    """Refuse a count option below 1, naming the flag."""
+    for name in names:
+        if getattr(args, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(f"{flag} must be >= 1, got {getattr(args, name)}")
+
+
+def _render_device(name: str | None) -> str | None:
+    """``--device`` checked: a torch CPU or CUDA device, CUDA only where there is a GPU."""
+    if name is None:
+        return None
+    import torch
+
+    try:
+        kind = torch.device(name).type
+    except RuntimeError:
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name!r}: scenes render on cpu or cuda (e.g. cuda:0)")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {name}: no CUDA GPU is available; leave --device out to render on the CPU"
+        )
+    return name
 
 
 def _add_convert(sub: argparse._SubParsersAction) -> None:
@@ -174,6 +203,7 @@ def _add_convert(sub: argparse._SubParsersAction) -> None:
 def _convert(args: argparse.Namespace) -> int:
     from gqn.data.deepmind import convert_deepmind
 
+    _positive(args, "workers", "shard_size")
     out = convert_deepmind(
         args.src, args.dst, args.dataset, workers=args.workers, shard_scenes=args.shard_size
     )
@@ -224,7 +254,9 @@ def _print_info(path: Path, verify: bool = False) -> int:
 def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="summarise a dataset (and verify checksums)")
     p.add_argument("path", help="dataset directory")
-    p.add_argument("--verify", action="store_true", help="check every shard's sha256")
+    p.add_argument(
+        "--verify", action="store_true", help="check every shard's sha256 and record crc32c"
+    )
     p.set_defaults(handler=lambda a: _print_info(Path(a.path), a.verify))
 
 
@@ -242,6 +274,9 @@ def _show(args: argparse.Namespace) -> int:
     from gqn.data.format import SceneStore
     from gqn.viz.contact_sheet import contact_sheet
 
+    if args.first < 0:
+        raise ValueError(f"--first must be >= 0 (a scene index), got {args.first}")
+    _positive(args, "scenes", "views")
     store = SceneStore(_stores(Path(args.path))[0])
     last = min(len(store), args.first + args.scenes)
     if last <= args.first:

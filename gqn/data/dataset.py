@@ -26,7 +26,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
 from gqn.batch import QueryBatch
-from gqn.data.format import MANIFEST, SceneStore
+from gqn.data.format import MANIFEST, SceneStore, check_readable_dir
+from gqn.data.workers import shutdown_workers, unwrap_worker_error
 from gqn.viewpoint import CAMERA, ViewpointEncoder, viewpoint_encoder
 
 SPLITS = ("train", "test", "all")
@@ -399,10 +400,23 @@ class QueryLoader:
 
     def __init__(self, loader: DataLoader, start_step: int, num_steps: int | None):
         self.loader, self.start_step, self.num_steps = loader, start_step, num_steps
+        self._batches: Any = None
 
     def __iter__(self) -> Iterator[QueryBatch]:
-        for t in self.loader:
-            yield to_query_batch(t)
+        self._batches = iter(self.loader)
+        try:
+            for t in self._batches:
+                yield to_query_batch(t)
+        except Exception as e:
+            original = unwrap_worker_error(e)
+            if original is None:
+                raise
+            raise original from e
+
+    def close(self) -> None:
+        """Stop the worker processes now (see :mod:`gqn.data.workers`); call it when leaving
+        the iteration early, above all on an error."""
+        shutdown_workers(self._batches)
 
     def __len__(self) -> int:
         if self.num_steps is None:
@@ -414,7 +428,13 @@ def sub_stores(path: str | os.PathLike) -> dict[str, Path]:
     """``{"train": path/train, "test": path/test}``, for those of the two that hold a store
     (the layout of converted DeepMind data); empty for a single store."""
     path = Path(path)
-    return {s: path / s for s in ("train", "test") if (path / s / MANIFEST).exists()}
+    found = {}
+    for split in ("train", "test"):
+        if (path / split).is_dir():
+            check_readable_dir(path / split)
+            if (path / split / MANIFEST).exists():
+                found[split] = path / split
+    return found
 
 
 def open_split(

@@ -242,6 +242,10 @@ def convert_deepmind(
     ``*.tfrecord`` files gives one store at ``dst``. Returns ``{split: store path}``.
     """
     src, dst = Path(src), Path(dst)
+    if not src.exists():
+        raise FileNotFoundError(f"{src} does not exist: pass the DeepMind dataset directory")
+    if shard_scenes < 1:
+        raise ValueError(f"shard_scenes (--shard-size) must be >= 1, got {shard_scenes}")
     name = infer_dataset(src, dataset)
     out = {}
     for split, d in split_dirs(src).items():

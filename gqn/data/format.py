@@ -36,7 +36,7 @@ import crc32c
 import numpy as np
 from PIL import Image
 
-from gqn.io import TMP_SUFFIX, atomic_write
+from gqn.io import atomic_write, is_temp_name
 from gqn.viewpoint import POSE_DIM
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,10 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str) -> Manifest:
+        if not isinstance(d, dict):
+            raise DataFormatError(
+                f"{where}: not a gqn scene manifest (a JSON {type(d).__name__}, not an object)"
+            )
         if d.get("format") != FORMAT_NAME:
             raise DataFormatError(f"{where}: not a gqn scene manifest (format={d.get('format')!r})")
         version = d.get("format_version")
@@ -166,12 +170,39 @@ class Manifest:
             raise DataFormatError(f"{where}: malformed manifest ({e!r})") from e
         if m.codec not in CODECS:
             raise DataFormatError(f"{where}: unknown codec {m.codec!r}")
+        if m.views < 1 or min(m.image_size) < 1:
+            raise DataFormatError(f"{where}: views and image_size must be positive")
+        for k, s in enumerate(m.shards):
+            _check_shard_entry(s, f"{where}: shards[{k}]")
         return m
+
+
+def _check_shard_entry(s: ShardInfo, where: str) -> None:
+    """Refuse a manifest shard entry whose fields have the wrong type or sign."""
+    for name, tp in (("file", str), ("scenes", int), ("bytes", int), ("sha256", str)):
+        value = getattr(s, name)
+        if not isinstance(value, tp) or isinstance(value, bool):
+            raise DataFormatError(
+                f"{where}.{name} is {value!r}, not a{'n' if tp is int else ''} "
+                f"{'integer' if tp is int else 'string'} (malformed manifest)"
+            )
+    if s.scenes < 0 or s.bytes < 0 or Path(s.file).name != s.file:
+        raise DataFormatError(f"{where}: negative count or a path outside the store")
 
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
     with atomic_write(root / MANIFEST) as f:
         f.write(json.dumps(manifest.to_dict(), indent=1).encode())
+
+
+def check_readable_dir(folder: Path) -> None:
+    """PermissionError naming ``folder`` itself (not a file in it) when it cannot be listed or
+    entered."""
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise PermissionError(
+            f"{folder}: permission denied: this directory cannot be read; check its "
+            f"permissions (ls -ld {folder})"
+        )
 
 
 def read_manifest(root: str | os.PathLike) -> Manifest:
@@ -181,13 +212,14 @@ def read_manifest(root: str | os.PathLike) -> Manifest:
         raise FileNotFoundError(f"{root}: no such dataset directory")
     if not root.is_dir():
         raise DataFormatError(f"{root}: not a directory (a dataset is a directory of shards)")
+    check_readable_dir(root)
     path = root / MANIFEST
     if not path.exists():
         hint = " (the directory is empty)" if not any(root.iterdir()) else ""
         raise FileNotFoundError(f"{path}: missing; {root} is not a gqn dataset{hint}")
     try:
         d = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataFormatError(f"{path}: not valid JSON ({e})") from e
     return Manifest.from_dict(d, str(path))
 
@@ -403,13 +435,19 @@ class SceneStore:
         return out, poses[list(idx)]
 
     def verify_all(self) -> list[str]:
-        """Check every shard's size and sha256; return one error message per bad shard."""
+        """Check every shard's size and sha256 and every record's crc32c; return one error
+        message per bad shard (a store whose manifest hashes were recomputed over corrupt
+        records still fails on the records)."""
         errors = []
         for k, info in enumerate(self.manifest.shards):
+            first = int(self._starts[k])
             try:
-                _OpenShard(
-                    self.root / info.file, info, self.manifest, int(self._starts[k]), verify=True
-                ).close()
+                shard = _OpenShard(self.root / info.file, info, self.manifest, first, verify=True)
+                try:
+                    for local in range(info.scenes):
+                        shard.read_record(local, first + local)
+                finally:
+                    shard.close()
             except DataFormatError as e:
                 errors.append(str(e))
         return errors
@@ -431,9 +469,12 @@ class StoreWriter:
     """Create or resume a store; append shards atomically.
 
     On open, an existing manifest must describe the same ``source``/views/size/codec (else
-    ``ValueError``: refuse to mix datasets); leftover ``*.tmp`` files and shard files that the
-    manifest does not list (written but not yet recorded when interrupted) are deleted, and the
-    listed shards are checked (size + sha256) so a resumed write builds on sound shards only.
+    ``ValueError``: refuse to mix datasets); leftover temp files of :func:`gqn.io.atomic_write`
+    and shard files that the manifest does not list (written but not yet recorded when
+    interrupted) are deleted, and the listed shards are checked (size + sha256) so a resumed
+    write builds on sound shards only. The writer writes the manifest before anything else, so a
+    directory without one holds nothing of the writer's but temp files: if it holds anything
+    else, it is refused (``ValueError``) and left as it is.
     """
 
     def __init__(
@@ -471,9 +512,10 @@ class StoreWriter:
             self.manifest.complete = False
         else:
             self.manifest = fresh
+            _refuse_foreign_files(self.root)
         listed = {s.file for s in self.manifest.shards}
         for p in self.root.iterdir():
-            if p.name.endswith(TMP_SUFFIX) or (p.suffix == SHARD_SUFFIX and p.name not in listed):
+            if is_temp_name(p.name) or (p.suffix == SHARD_SUFFIX and p.name not in listed):
                 log.info("discarding incomplete %s", p)
                 p.unlink()
         if verify_existing and self.manifest.shards:
@@ -537,6 +579,18 @@ class StoreWriter:
     def finish(self) -> None:
         self.manifest.complete = True
         write_manifest(self.root, self.manifest)
+
+
+def _refuse_foreign_files(root: Path) -> None:
+    """Refuse ``root`` (no manifest) if it holds anything a writer did not make."""
+    foreign = sorted(p.name for p in root.iterdir() if not is_temp_name(p.name))
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        shown = ", ".join(foreign[:3]) + more
+        raise ValueError(
+            f"{root} is not empty ({shown}) and holds no gqn dataset ({MANIFEST}); refusing to "
+            "write into it so nothing there is lost. Choose a new or empty output directory."
+        )
 
 
 def _describe(m: Manifest) -> str:

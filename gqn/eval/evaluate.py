@@ -233,6 +233,11 @@ def evaluate(
             f"dataset images are {images.shape[-1]}x{images.shape[-1]}, the model expects "
             f"{model.image_size}x{model.image_size}"
         )
+    if views < 2:
+        raise ValueError(
+            f"the dataset has {views} view per scene; evaluation needs at least 2 "
+            "(1 context view + 1 query): use data with more views"
+        )
     ks = list(range(1, views)) if ks is None else ks
     if not ks or min(ks) < 1 or max(ks) > views - 1:
         raise ValueError(f"context sizes must lie in 1..{views - 1}, got {ks}")

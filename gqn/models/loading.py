@@ -9,6 +9,8 @@ from before the registry have no name and load as ``gqn``).
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import re
 from pathlib import Path
@@ -18,6 +20,7 @@ import torch
 
 import gqn
 from gqn.config import ConfigError, from_dict
+from gqn.io import read_checked
 from gqn.models.base import SceneModel
 from gqn.models.registry import build_model
 from gqn.run_config import RunConfig
@@ -28,6 +31,8 @@ CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
 MODEL_KEYS = ("config", "model", "step", "model_class")
 RESUME_KEYS = ("optimizer", "schedules", "rng")
+
+log = logging.getLogger(__name__)
 
 
 def list_checkpoints(run_dir: str | os.PathLike[str]) -> list[Path]:
@@ -65,13 +70,18 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """The checkpoint dict of a file, or of the latest checkpoint of a run directory.
 
-    Raises FileNotFoundError (nothing there) or ValueError (corrupt/truncated, not a gqn
-    checkpoint, written by a newer format, or, with ``resume``, lacking the optimizer, schedule
-    and RNG states that continuing training needs) with a message naming the file.
+    Every read checks the file's sha256 sidecar (:func:`gqn.io.read_checked`); a file without
+    one (gqn <= 0.2) loads unchecked, with a warning. Raises FileNotFoundError (nothing there) or
+    ValueError (checksum mismatch, corrupt/truncated, not a gqn checkpoint, written by a newer
+    format, or, with ``resume``, lacking the optimizer, schedule and RNG states that continuing
+    training needs) with a message naming the file.
     """
     path = _resolve(path_or_run_dir)
+    data, checked = read_checked(path)
+    if not checked:
+        log.warning("%s has no checksum file (written by gqn <= 0.2?): loading it unchecked", path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except Exception as e:
         raise ValueError(
             f"{path} is corrupt or truncated and cannot be read "

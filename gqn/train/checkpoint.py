@@ -10,15 +10,20 @@ A checkpoint is ``<run_dir>/checkpoints/step_<NNNNNNNN>.pt``, a ``torch.save`` o
 
 Files are written with :func:`gqn.io.atomic_write` (a temp file in the same directory, flushed
 and fsynced, renamed over the final name, the directory fsynced), so a crash or a full disk never
-leaves a partial checkpoint under a final name and never touches the previous one. Loading uses
-``weights_only=True``. Evaluation and sampling need only the model entries; resuming training
-also needs ``optimizer``, ``schedules`` and ``rng`` (:data:`gqn.models.loading.RESUME_KEYS`).
-Reading checkpoints back, and rebuilding the model they hold, is :mod:`gqn.models.loading`'s
-job.
+leaves a partial checkpoint under a final name and never touches the previous one. Each file has
+a sha256 sidecar ``step_<NNNNNNNN>.pt.sha256`` (:func:`gqn.io.write_checked`), checked on every
+load (:func:`gqn.models.loading.load_checkpoint`): a flipped bit is an error naming the file, and
+:func:`load_resumable` falls back to the previous checkpoint. Checkpoints of gqn <= 0.2 have no
+sidecar and load unchecked, with a warning. Loading uses ``weights_only=True``. Evaluation and
+sampling need only the model entries; resuming training also needs ``optimizer``, ``schedules``
+and ``rng`` (:data:`gqn.models.loading.RESUME_KEYS`). Reading checkpoints back, and rebuilding
+the model they hold, is :mod:`gqn.models.loading`'s job.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
 import random
@@ -29,8 +34,14 @@ import numpy as np
 import torch
 
 import gqn
-from gqn.io import atomic_write
-from gqn.models.loading import CHECKPOINT_DIR, FORMAT_VERSION, KIND, list_checkpoints
+from gqn.io import checksum_path, write_checked
+from gqn.models.loading import (
+    CHECKPOINT_DIR,
+    FORMAT_VERSION,
+    KIND,
+    list_checkpoints,
+    load_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +98,44 @@ def save_checkpoint(
         "gqn_version": gqn.__version__,
         **state,
     }
-    with atomic_write(path) as f:
-        torch.save(payload, f)
+    try:
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        write_checked(path, buffer.getvalue())
+    except OSError as e:
+        full = " (disk full)" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise OSError(
+            e.errno,
+            f"cannot write checkpoint {path}{full}: {e.strerror or e}; earlier checkpoints in "
+            f"{path.parent} are intact: free space, then continue with --resume",
+        ) from e
     if keep_last is not None:
         for old in list_checkpoints(path.parent)[:-keep_last]:
             if old != path:
                 old.unlink(missing_ok=True)
+                checksum_path(old).unlink(missing_ok=True)
     log.debug("saved checkpoint %s", path)
     return path
+
+
+def load_resumable(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The newest checkpoint of ``run_dir`` that loads with its resume states (on CPU); when a
+    newer one is corrupt, a warning names it and the previous one is used."""
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise FileNotFoundError(f"no checkpoint (checkpoints/step_*.pt) in {run_dir}")
+    errors = []
+    for path in reversed(found):
+        try:
+            state = load_checkpoint(path, map_location="cpu", resume=True)
+        except ValueError as e:
+            errors.append(str(e))
+            log.warning("cannot resume from it: %s; trying the previous checkpoint", e)
+            continue
+        if errors:
+            log.warning("resuming from %s, the newest checkpoint that is sound", path)
+        return state
+    raise ValueError(f"{errors[0]}; no earlier checkpoint in {run_dir} is sound either")
 
 
 def config_differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:

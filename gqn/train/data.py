@@ -18,7 +18,6 @@ from gqn.batch import QueryBatch
 from gqn.data.dataset import (
     QueryLoader,
     SceneDataset,
-    check_context,
     collate_scenes,
     make_loader,
     open_split,
@@ -69,15 +68,30 @@ def open_source(data: DataConfig, image_size: int) -> SceneDataset | Any:
             "no training data: set data.path (a dataset from `gqn data generate`) "
             "or data.family (e.g. shepard-metzler, rendered online)"
         )
+    views = int(source.views if data.path is not None else source.views_per_scene)
+    check_views(data, views, where)
     if size != (image_size, image_size):
         raise ValueError(
             f"{where} has {size[0]}x{size[1]} images but the model expects "
             f"{image_size}x{image_size} (model.image_size); regenerate the data or "
             f"set model.image_size={size[0]}"
         )
-    views = source.views if isinstance(source, SceneDataset) else int(source.views_per_scene)
-    check_context(views, data.min_context, data.max_context, data.num_targets)
     return source
+
+
+def check_views(data: DataConfig, views: int, where: str) -> None:
+    """Refuse context and target counts the scenes of ``where`` (``views`` views each) cannot
+    give: a step needs K context views and n = ``data.num_targets`` other views as targets, so
+    ``min_context <= max_context <= views - n`` (``data.max_context`` None: all views but n)."""
+    n = data.num_targets
+    largest = data.min_context if data.max_context is None else data.max_context
+    if largest + n > views:
+        raise ValueError(
+            f"data.min_context={data.min_context} / data.max_context={data.max_context} / "
+            f"data.num_targets={n} need scenes of at least {largest + n} views (K context views "
+            f"+ {n} target(s)), but {where} has {views} view(s) per scene; set "
+            f"data.max_context <= {max(views - n, 0)} or use data with more views"
+        )
 
 
 def training_loader(

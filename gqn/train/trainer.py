@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import threading
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from gqn import accel as accel_lib
 from gqn.config import save_yaml, to_dict
-from gqn.models.loading import find_latest, load_checkpoint, load_model_state, run_config_of
+from gqn.models.loading import find_latest, load_model_state, run_config_of
 from gqn.models.registry import build_model
 from gqn.run_config import RunConfig
 from gqn.schedules import apply_learning_rate, learning_rate_schedule, pixel_sigma_schedule
@@ -32,6 +33,7 @@ from gqn.train import distributed
 from gqn.train.checkpoint import (
     checkpoint_path,
     config_differences,
+    load_resumable,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -45,6 +47,7 @@ from gqn.train.data import (
 )
 from gqn.train.health import HealthMonitor, TooManyBadSteps
 from gqn.train.metrics import MetricWindow, RunLog, preview_images
+from gqn.train.pace import StepPace, choose_threads
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +200,7 @@ class Trainer:
         if info.is_main:
             prepare_run_dir(self.run_dir, resume)
         distributed.barrier(info)
-        state = load_checkpoint(self.run_dir, map_location="cpu", resume=True) if resume else None
+        state = load_resumable(self.run_dir) if resume else None
         if state is not None:
             check_resumable(config, state)
         self.source = open_source(config.data, config.model.image_size)
@@ -377,10 +380,11 @@ class Trainer:
             disable=not (self.info.is_main and cfg.log.progress),
         )
         window = MetricWindow()
+        pace = StepPace()
         status: Status = "finished"
         message = ""
         self.model.train()
-        with StopRequest() as stop:
+        with StopRequest() as stop, closing(loader):
             try:
                 for batch in rng_neutral(loader):
                     if self.step >= max_steps:
@@ -399,6 +403,7 @@ class Trainer:
                     self.lr.step_forward()
                     bar.update(1)
                     self._periodic(window, bar)
+                    self._check_pace(pace)
                     if self.step % cfg.log.every == 0:
                         window = MetricWindow()
                     if stopping:
@@ -421,6 +426,12 @@ class Trainer:
             message = f"finished at step {self.step}; checkpoint {self.last_checkpoint}"
         return TrainResult(self.step, status, message, self.last_checkpoint)
 
+    def _check_pace(self, pace: StepPace) -> None:
+        message = pace.tick()
+        if message and self.info.is_main:
+            log.warning(message)
+            self.log.scalars(self.step, {"warning": message})
+
     def _periodic(self, window: MetricWindow, bar: tqdm) -> None:
         cfg = self.config.log
         if self.info.is_main and self.step % cfg.every == 0:
@@ -434,10 +445,14 @@ class Trainer:
 def train(config: RunConfig, resume: bool = False) -> TrainResult:
     """Run (or with ``resume`` continue) the training job ``config`` describes."""
     info = distributed.init(config.device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(choose_threads(config.threads))
+    log.info("torch threads: %d (threads=%s)", torch.get_num_threads(), config.threads)
     try:
         result = Trainer(config, info, resume).run()
     finally:
         gc.collect()  # the Trainer's DDP wrapper holds the process group: free it first
         distributed.shutdown(info)
+        torch.set_num_threads(threads)
     (log.error if result.status == "unhealthy" else log.info)(result.message)
     return result
