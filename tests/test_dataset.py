@@ -114,7 +114,7 @@ def test_online_mode_yields_valid_batches():
     frames, _ = fam.render_scenes(2, range(4))
     views = draw_views(2, 0, 0, 4, 5, 0, 3)
     expect = torch.from_numpy(frames[np.arange(4), views[:, -1]]).permute(0, 3, 1, 2) / 255
-    torch.testing.assert_close(first[3], expect.float())
+    torch.testing.assert_close(first[3], expect.float()[:, None])  # (b, n=1, c, h, w)
     with pytest.raises(ValueError, match="rank 2 outside world_size 2"):
         OnlineSceneDataset(fam, 4, rank=2, world_size=2)
 
@@ -174,6 +174,7 @@ def test_online_scene_pool_cycles_through_the_pool():
         views = draw_views(2, step, 0, 4, 5, 0, 3)
         expect = frames[scenes, views[:, -1]]
         got = ds.render_step(step)[3]
-        torch.testing.assert_close(got, torch.from_numpy(expect).permute(0, 3, 1, 2).float() / 255)
+        want = torch.from_numpy(expect).permute(0, 3, 1, 2).float() / 255
+        torch.testing.assert_close(got, want[:, None])  # (b, n=1, c, h, w)
     plain = OnlineSceneDataset(fam, 4, seed=2, max_context=3)
     torch.testing.assert_close(ds.render_step(3)[3], plain.render_step(3)[3])

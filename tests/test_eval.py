@@ -146,17 +146,19 @@ def test_other_pose_control_separates_a_pose_blind_model_from_a_renderer(
     flat_images, flat_viewpoints = images.flatten(0, 1), viewpoints.flatten(0, 1)
     calls = []
 
-    def oracle(r, query_v, num_samples=1, generator=None):
-        calls.append((query_v, generator))
-        index = (query_v[:, None] - flat_viewpoints[None]).abs().sum(-1).argmin(1)
-        return flat_images[index][:, None].expand(-1, num_samples, -1, -1, -1)
+    # stubs of prior_means, what generate calls: viewpoints (b, n, d) -> (b, S, n, 3, 32, 32)
+    def oracle(r, query_v, num_samples, generator):
+        calls.append((query_v[:, 0], generator))
+        index = (query_v[:, :, None] - flat_viewpoints[None, None]).abs().sum(-1).argmin(-1)
+        return flat_images[index][:, None].expand(-1, num_samples, -1, -1, -1, -1)
 
-    def pose_blind(r, query_v, num_samples=1, generator=None):
-        return r.mean((1, 2, 3))[:, None, None, None, None].expand(-1, num_samples, 3, 32, 32)
+    def pose_blind(r, query_v, num_samples, generator):
+        b, n, _ = query_v.shape
+        return r.mean((1, 2, 3)).view(b, 1, 1, 1, 1, 1).expand(-1, num_samples, n, 3, 32, 32)
 
     mean = torch.full((3, 32, 32), 0.5)
     for stub, blind in ((oracle, False), (pose_blind, True)):
-        monkeypatch.setattr(model, "sample_at", stub)
+        monkeypatch.setattr(model, "prior_means", stub)
         result = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=2, seed=1)
         for row in result["rows"]:
             m = row["methods"]
