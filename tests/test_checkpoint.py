@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from gqn.config import to_dict
+from gqn.io import checksum_path
 from gqn.models import GQN, GQNConfig, loading
 from gqn.run_config import RunConfig
 from gqn.train import checkpoint as ck
@@ -40,6 +41,8 @@ def test_save_keeps_last_k_and_finds_latest(tmp_path):
         ck.save_checkpoint(ck.checkpoint_path(tmp_path, step), state(step), keep_last=2)
     names = [p.name for p in loading.list_checkpoints(tmp_path)]
     assert names == ["step_00000020.pt", "step_00000100.pt"]
+    on_disk = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
+    assert on_disk == sorted([*names, *(n + ".sha256" for n in names)])  # pruned sidecars too
     assert loading.load_checkpoint(tmp_path)["step"] == 100
     assert loading.load_checkpoint(tmp_path / "checkpoints" / names[0])["step"] == 20
 
@@ -50,6 +53,20 @@ def test_load_model_is_in_eval_mode_with_the_weights(tmp_path):
     model, cfg = loading.load_model(tmp_path)
     assert not model.training and cfg.model == MODEL
     assert all(torch.equal(v, s["model"][k]) for k, v in model.state_dict().items())
+
+
+def test_load_model_checks_the_checksum_and_loads_an_old_unchecked_file(tmp_path, caplog):
+    path = ck.save_checkpoint(ck.checkpoint_path(tmp_path, 3), state(3))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"step_00000003\.pt does not match its checksum"):
+        loading.load_model(tmp_path)
+    ck.save_checkpoint(path, state(3))
+    checksum_path(path).unlink()  # as gqn <= 0.2 wrote it
+    model, _ = loading.load_model(tmp_path)
+    assert not model.training
+    assert "no checksum file" in caplog.text and str(path) in caplog.text
 
 
 def test_model_only_checkpoint_serves_eval_but_is_refused_for_resume(tmp_path):

@@ -109,7 +109,8 @@ BAD_OVERRIDES = [
     ("optim.eps=0", "optim.eps"),
     ("model.num_steps=[1,", "not valid YAML"),
     ("data.min_context=3 data.max_context=2", "data.min_context"),
-    ("data.max_context=4", "4 view"),  # a step needs max_context + 1 <= views
+    ("data.max_context=4", "4 view"),  # a step needs max_context + num_targets <= views
+    ("data.num_targets=2 data.max_context=3", "data.num_targets=2"),
     ("data.min_context=-1", "data.min_context"),
     ("data.test_fraction=1.5", "data.test_fraction"),
     ("health.kl_growth_factor=0.5", "health.kl_growth_factor"),
