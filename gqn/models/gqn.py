@@ -17,6 +17,7 @@ from gqn.batch import QueryBatch
 from gqn.losses import ELBOTerms, gaussian_nll, squared_error, sum_targets
 from gqn.models.base import SceneModel
 from gqn.models.draw import ConditionalDRAW, CoreWeights, DrawOutput
+from gqn.models.rays import PoseEncoding, RayMap
 from gqn.models.registry import ModelConfig, register_model
 from gqn.models.representation import Reduction, aggregate, make_representation
 from gqn.viewpoint import CAMERA
@@ -41,6 +42,12 @@ class GQNConfig(ModelConfig):
     linearly with the number of context views K; the mean keeps r's scale for any K, so a model
     trained with K <= 5 can be queried with K = 14 (docs/model.md has the gate-saturation probe).
 
+    ``pose_encoding``: ``"broadcast"`` (the paper: v repeated over every cell) or ``"rays"``
+    (camera viewpoints only: also the Plücker coordinates of each cell's ray,
+    :mod:`gqn.models.rays`), for the query in the DRAW cores and the context views in the
+    representation; ``fov_deg`` is the cameras' horizontal field of view, which the rays need
+    (the data's: 45 for our Shepard-Metzler, 60 for our rooms).
+
     ``precompute_constant_inputs`` computes the gate contribution of the inputs that are constant
     for all L steps (v^q, r, x^q) once per query; ``False`` is the straightforward reference path
     (same function, ~2x the FLOPs). It changes speed only, never results.
@@ -58,6 +65,8 @@ class GQNConfig(ModelConfig):
     num_steps: int = 12
     core_weights: CoreWeights = "shared"
     kernel_size: int = 5
+    pose_encoding: PoseEncoding = "broadcast"
+    fov_deg: float = 45.0
     precompute_constant_inputs: bool = True
     aggregation: Reduction = "sum"
 
@@ -81,6 +90,7 @@ class GQNConfig(ModelConfig):
             raise ValueError(f"aggregation must be 'sum' or 'mean', got {self.aggregation!r}")
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and positive, got {self.kernel_size}")
+        RayMap(self.pose_encoding, self.fov_deg, self.viewpoint_dim)  # checks the three
 
 
 @register_model("gqn")
@@ -95,16 +105,17 @@ class GQN(SceneModel):
         self.config = config = config or GQNConfig()
         self.image_size = config.image_size
         self.viewpoint_dim = config.viewpoint_dim
+        self.pose_map = RayMap(config.pose_encoding, config.fov_deg, config.viewpoint_dim)
         self.representation = make_representation(
             config.representation,
             config.image_size,
             config.image_channels,
             config.r_channels,
-            config.viewpoint_dim,
+            self.pose_map,
         )
         self.draw = ConditionalDRAW(
             num_steps=config.num_steps,
-            cond_channels=config.viewpoint_dim + config.r_channels,
+            cond_channels=self.pose_map.channels + config.r_channels,
             image_channels=config.image_channels,
             latent_channels=config.latent_channels,
             hidden_channels=config.hidden_channels,
@@ -168,8 +179,9 @@ class GQN(SceneModel):
         )
 
     def condition(self, r: torch.Tensor, query_viewpoint: torch.Tensor) -> torch.Tensor:
-        """[v^q, r] at the hidden resolution (m, d + r_channels, s/4, s/4) for m queries:
-        r (m, r_channels, 1 or s/4, same), query_viewpoint (m, d).
+        """[v^q, r] at the hidden resolution (m, p + r_channels, s/4, s/4) for m queries:
+        r (m, r_channels, 1 or s/4, same), query_viewpoint (m, d); p = d, or 7 + 6 with the
+        cells' rays (``pose_encoding="rays"``).
 
         v^q and a 1x1 r are broadcast by ``expand`` (repetition), never by learned layers.
         """
@@ -184,7 +196,7 @@ class GQN(SceneModel):
             raise ValueError(
                 f"r must be (b={b}, {channels}, 1 or {size}, same), got {tuple(r.shape)}"
             )
-        v = query_viewpoint[:, :, None, None].expand(b, d, size, size)
+        v = self.pose_map(query_viewpoint, size, size)
         r = r.expand(b, r.shape[1], size, size)
         return torch.cat([v, r], dim=1)
 

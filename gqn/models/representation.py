@@ -28,20 +28,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gqn.viewpoint import CAMERA
-
-
-def broadcast_viewpoint(v: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(n, d) -> (n, d, height, width) by repetition (a view, no learned layer)."""
-    return v[:, :, None, None].expand(-1, -1, height, width)
+from gqn.models.rays import RayMap
 
 
 class Representation(nn.Module):
     """Base class: ``forward(x (n, c, s, s), v (n, d)) -> r_k (n, r_channels, rh, rw)``;
-    d = ``viewpoint_dim``, the size of the dataset's viewpoint encoding (:mod:`gqn.viewpoint`)."""
+    d is the size of the dataset's viewpoint encoding (:mod:`gqn.viewpoint`). ``pose_map``
+    (:class:`gqn.models.rays.RayMap`) turns v into the map concatenated to the features: v
+    broadcast (default, the paper) or v with each cell's ray."""
 
     def __init__(
-        self, image_size: int, image_channels: int, r_channels: int, viewpoint_dim: int
+        self,
+        image_size: int,
+        image_channels: int,
+        r_channels: int,
+        pose_map: RayMap | None = None,
     ) -> None:
         super().__init__()
         if image_size % 8 != 0 or image_size < 8:
@@ -49,7 +50,7 @@ class Representation(nn.Module):
         self.image_size = image_size
         self.image_channels = image_channels
         self.r_channels = r_channels
-        self.viewpoint_dim = viewpoint_dim
+        self.pose_map = pose_map or RayMap()
 
     @property
     def output_size(self) -> int:
@@ -63,13 +64,13 @@ class Pyramid(Representation):
         image_size: int,
         image_channels: int = 3,
         r_channels: int = 256,
-        viewpoint_dim: int = CAMERA.dim,
+        pose_map: RayMap | None = None,
     ) -> None:
-        super().__init__(image_size, image_channels, r_channels, viewpoint_dim)
+        super().__init__(image_size, image_channels, r_channels, pose_map)
         last = image_size // 8
         self.convs = nn.ModuleList(
             [
-                nn.Conv2d(image_channels + viewpoint_dim, 32, 2, stride=2),
+                nn.Conv2d(image_channels + self.pose_map.channels, 32, 2, stride=2),
                 nn.Conv2d(32, 64, 2, stride=2),
                 nn.Conv2d(64, 128, 2, stride=2),
                 nn.Conv2d(128, r_channels, last, stride=last),
@@ -81,7 +82,7 @@ class Pyramid(Representation):
         return 1
 
     def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([x, broadcast_viewpoint(v, x.shape[-2], x.shape[-1])], dim=1)
+        h = torch.cat([x, self.pose_map(v, x.shape[-2], x.shape[-1])], dim=1)
         for conv in self.convs:
             h = F.relu(conv(h))
         return h
@@ -93,16 +94,16 @@ class Tower(Representation):
         image_size: int,
         image_channels: int = 3,
         r_channels: int = 256,
-        viewpoint_dim: int = CAMERA.dim,
+        pose_map: RayMap | None = None,
     ) -> None:
-        super().__init__(image_size, image_channels, r_channels, viewpoint_dim)
-        c, half = r_channels, r_channels // 2
+        super().__init__(image_size, image_channels, r_channels, pose_map)
+        c, half, p = r_channels, r_channels // 2, self.pose_map.channels
         self.conv1 = nn.Conv2d(image_channels, c, 2, stride=2)
         self.skip1 = nn.Conv2d(c, c, 2, stride=2)
         self.conv2 = nn.Conv2d(c, half, 3, padding=1)
         self.conv3 = nn.Conv2d(half, c, 2, stride=2)
-        self.skip2 = nn.Conv2d(c + viewpoint_dim, c, 3, padding=1)
-        self.conv4 = nn.Conv2d(c + viewpoint_dim, half, 3, padding=1)
+        self.skip2 = nn.Conv2d(c + p, c, 3, padding=1)
+        self.conv4 = nn.Conv2d(c + p, half, 3, padding=1)
         self.conv5 = nn.Conv2d(half, c, 3, padding=1)
         self.conv6 = nn.Conv2d(c, c, 1)
 
@@ -113,7 +114,7 @@ class Tower(Representation):
     def forward(self, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.conv1(x))
         h = F.relu(self.conv3(F.relu(self.conv2(h)))) + F.relu(self.skip1(h))
-        h = torch.cat([h, broadcast_viewpoint(v, h.shape[-2], h.shape[-1])], dim=1)
+        h = torch.cat([h, self.pose_map(v, h.shape[-2], h.shape[-1])], dim=1)
         h = F.relu(self.conv5(F.relu(self.conv4(h)))) + F.relu(self.skip2(h))
         return F.relu(self.conv6(h))
 
@@ -139,13 +140,13 @@ def make_representation(
     image_size: int,
     image_channels: int = 3,
     r_channels: int = 256,
-    viewpoint_dim: int = CAMERA.dim,
+    pose_map: RayMap | None = None,
 ) -> Representation:
     if name not in REPRESENTATIONS:
         raise ValueError(
             f"unknown representation '{name}'; choose one of {sorted(REPRESENTATIONS)}"
         )
-    return REPRESENTATIONS[name](image_size, image_channels, r_channels, viewpoint_dim)
+    return REPRESENTATIONS[name](image_size, image_channels, r_channels, pose_map)
 
 
 Reduction = Literal["sum", "mean"]

@@ -1,0 +1,148 @@
+"""Time to quality: training minutes and query images until the prior uses the query pose.
+
+The number this project competes on (issue 13): train a config in chunks of ``--eval-every``
+steps; after each chunk score the latest checkpoint with the eval protocol of
+docs/evaluation.md §2 on held-out scenes at K = 1 and 3, and record the *pose gap*: PSNR of the
+prior mean minus PSNR of the same prior rendered at another view's pose (the control
+``prior_mean_other_pose``). Reports, per K, the first step, training wall minutes and query images
+at which the gap reaches 1.0 and 1.5 dB, with the whole curve, the CPU flags and threads.
+
+    python benchmarks/time_to_quality.py --config configs/demo.yaml --data data/demo-sm32 \
+        --name demo --eval-every 500 --max-steps 6000
+
+Training time is the wall time of the training chunks only (evaluation excluded), on this
+machine with ``torch.get_num_threads()`` threads; writes ``benchmarks/results/ttq-NAME.json``.
+Not a test: run it on a quiet machine, one benchmark at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from gqn.eval.evaluate import evaluate_checkpoint
+from gqn.run_config import load_run_config
+from gqn.train.trainer import train
+
+RESULTS = Path(__file__).resolve().parent / "results"
+GAPS_DB = (1.0, 1.5)
+
+
+def cpu_flags() -> dict:
+    """Model name and the flags that decide the speed of CPU training (lscpu)."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"model": platform.processor(), "flags": []}
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    flags = fields.get("Flags", "").split()
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "fma")
+    return {
+        "model": fields.get("Model name", "").strip(),
+        "cores": int(fields.get("CPU(s)", "0").strip() or 0),
+        "flags": [f for f in wanted if f in flags],
+    }
+
+
+def pose_gaps(result: dict) -> dict[int, dict]:
+    """Per K: prior-mean PSNR, control PSNR, their difference, and the prior mean's SSIM."""
+    out = {}
+    for row in result["rows"]:
+        m = row["methods"]
+        prior, control = m["prior_mean"]["psnr"], m["prior_mean_other_pose"]["psnr"]
+        out[row["k"]] = {
+            "prior_mean_psnr_db": prior,
+            "control_psnr_db": control,
+            "pose_gap_db": prior - control,
+            "prior_mean_ssim": m["prior_mean"]["ssim"],
+            "nearest_view_psnr_db": m["nearest_view"]["psnr"],
+            "mean_image_psnr_db": m["mean_image"]["psnr"],
+        }
+    return out
+
+
+def first_reached(curve: list[dict], k: int, gap: float) -> dict | None:
+    for point in curve:
+        if point["k"][k]["pose_gap_db"] >= gap:
+            return {key: point[key] for key in ("step", "train_minutes", "query_images")}
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--data", required=True, help="scene store (data.path)")
+    parser.add_argument("--name", required=True, help="result name: results/ttq-NAME.json")
+    parser.add_argument("--out", default=None, help="run directory (default runs/ttq-NAME)")
+    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--max-steps", type=int, default=6000)
+    parser.add_argument("--scenes", type=int, default=50, help="held-out scenes per evaluation")
+    parser.add_argument("--samples", type=int, default=4, help="prior samples per query")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    args = parser.parse_args()
+    out = Path(args.out or f"runs/ttq-{args.name}")
+    ks = [1, 3]
+    curve: list[dict] = []
+    train_s, step = 0.0, 0
+    while step < args.max_steps:
+        step = min(step + args.eval_every, args.max_steps)
+        overrides = [
+            *args.overrides,
+            f"data.path={args.data}",
+            f"out_dir={out}",
+            f"optim.max_steps={step}",
+            f"log.checkpoint_every={args.eval_every}",
+        ]
+        config = load_run_config(args.config, overrides)
+        start = time.perf_counter()
+        result = train(config, resume=bool(curve))
+        train_s += time.perf_counter() - start
+        if result.status != "finished" or result.checkpoint is None:
+            raise SystemExit(f"training stopped at step {result.step}: {result.message}")
+        scores = evaluate_checkpoint(
+            result.checkpoint,
+            args.data,
+            out / f"eval-{step}",
+            num_scenes=args.scenes,
+            num_samples=args.samples,
+            ks=ks,
+        )
+        point = {
+            "step": step,
+            "train_minutes": train_s / 60,
+            "query_images": step * config.data.batch_size,
+            "k": pose_gaps(scores),
+        }
+        curve.append(point)
+        print(json.dumps({"step": step, **{f"gap_k{k}": point["k"][k]["pose_gap_db"] for k in ks}}))
+        if all(point["k"][k]["pose_gap_db"] >= max(GAPS_DB) for k in ks):
+            break
+    report = {
+        "name": args.name,
+        "config": args.config,
+        "overrides": args.overrides,
+        "data": args.data,
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": cpu_flags(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "eval": {"scenes": args.scenes, "samples": args.samples, "ks": ks},
+        "reached": {
+            f"k{k}_gap_{gap}db": first_reached(curve, k, gap) for k in ks for gap in GAPS_DB
+        },
+        "curve": curve,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"ttq-{args.name}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
