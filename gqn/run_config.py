@@ -120,7 +120,9 @@ class OptimConfig:
     def pixel_sigma(self) -> Schedule:
         """A fresh pixel-sigma schedule of these settings."""
         if self.sigma_schedule == "piecewise":
-            return PiecewiseConstant(self.sigma_values, self.sigma_durations, scale=self.sigma_scale)
+            return PiecewiseConstant(
+                self.sigma_values, self.sigma_durations, scale=self.sigma_scale
+            )
         return pixel_sigma_schedule(
             self.sigma_start, self.sigma_end, self.sigma_steps, self.sigma_scale
         )

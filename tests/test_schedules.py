@@ -83,5 +83,5 @@ def test_piecewise_state_round_trips_and_bad_settings_are_refused():
         PiecewiseConstant([1.0, 0.5], [3, 4])
     with pytest.raises(ValueError, match="scale must be positive"):
         LinearAnneal(1.0, 0.0, 10, scale=0)
-    with pytest.raises(ValueError, match="optim.sigma_"):
+    with pytest.raises(ValueError, match=r"optim\.sigma_"):
         OptimConfig(sigma_schedule="piecewise", sigma_values=[1.0], sigma_durations=[5])

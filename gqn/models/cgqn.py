@@ -221,7 +221,7 @@ class CGQN(SceneModel):
     ) -> torch.Tensor:
         """(b, S, n, c, s, s): S draws of z ~ p(z | r) per scene (scene-major), each rendering
         all n views."""
-        b, n, _ = viewpoints.shape
+        b = viewpoints.shape[0]
         r_s = r[:, None].expand(b, num_samples, *r.shape[1:]).flatten(0, 1)
         z = self.latent.prior_pass(r_s, generator)
         v_s = viewpoints[:, None].expand(b, num_samples, *viewpoints.shape[1:]).flatten(0, 1)

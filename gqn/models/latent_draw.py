@@ -76,9 +76,7 @@ class SceneLatentDRAW(nn.Module):
             kls.append(kl_normal(*posterior, *prior))
         return torch.cat(latents, dim=1), torch.stack(kls, dim=1)
 
-    def prior_pass(
-        self, r: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def prior_pass(self, r: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ p(z | r): (b, nt * nf_z, H, W); noise from ``generator`` step by step."""
         prior_in = self.prior_core.prepare(F.relu(self.prior_enc(r)))
         state_p = self.prior_core.zero_state(r)

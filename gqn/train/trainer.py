@@ -28,7 +28,6 @@ from gqn.models.loading import find_latest, load_checkpoint, load_model_state, r
 from gqn.models.registry import build_model
 from gqn.run_config import RunConfig
 from gqn.schedules import apply_learning_rate, learning_rate_schedule, sigma_settings
-from gqn.viewpoint import check_viewpoint_kinds
 from gqn.train import distributed
 from gqn.train.checkpoint import (
     checkpoint_path,
@@ -46,6 +45,7 @@ from gqn.train.data import (
 )
 from gqn.train.health import HealthMonitor, TooManyBadSteps
 from gqn.train.metrics import MetricWindow, RunLog, preview_images
+from gqn.viewpoint import check_viewpoint_kinds
 
 log = logging.getLogger(__name__)
 
