@@ -18,6 +18,7 @@ from gqn.config import ConfigError, apply_overrides, load_yaml
 from gqn.data.dataset import ScenePool
 from gqn.models import GQNConfig
 from gqn.models.registry import ModelConfig
+from gqn.schedules import PiecewiseConstant, Schedule, pixel_sigma_schedule
 
 
 @dataclass
@@ -95,7 +96,12 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     """Adam with the paper's linear schedules (lr 5e-4 -> 5e-5 over 1.6M steps; pixel sigma
-    2.0 -> 0.7 over 200k steps). ``grad_clip`` (max global L2 norm) is off when None."""
+    2.0 -> 0.7 over 200k steps). ``grad_clip`` (max global L2 norm) is off when None.
+
+    ``sigma_schedule``: ``"linear"`` (``sigma_start`` -> ``sigma_end`` over ``sigma_steps``) or
+    ``"piecewise"`` (``sigma_values[i]`` for ``sigma_durations[i]`` steps, then the last value;
+    CGQN's MNIST-cube schedule, :class:`gqn.schedules.PiecewiseConstant`). ``sigma_scale``
+    multiplies the sigma schedule's step counts (the paper's numbers at a CPU run's length)."""
 
     lr_start: float = 5e-4
     lr_end: float = 5e-5
@@ -103,6 +109,10 @@ class OptimConfig:
     sigma_start: float = 2.0
     sigma_end: float = 0.7
     sigma_steps: int = 200_000
+    sigma_schedule: Literal["linear", "piecewise"] = "linear"
+    sigma_values: list[float] = field(default_factory=list)
+    sigma_durations: list[int] = field(default_factory=list)
+    sigma_scale: float = 1.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     grad_clip: float | None = None
@@ -122,6 +132,20 @@ class OptimConfig:
             )
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise ValueError(f"optim.betas must both lie in [0, 1), got {list(self.betas)}")
+        try:
+            self.pixel_sigma()
+        except ValueError as e:
+            raise ValueError(f"optim.sigma_*: {e}") from e
+
+    def pixel_sigma(self) -> Schedule:
+        """A fresh pixel-sigma schedule of these settings."""
+        if self.sigma_schedule == "piecewise":
+            return PiecewiseConstant(
+                self.sigma_values, self.sigma_durations, scale=self.sigma_scale
+            )
+        return pixel_sigma_schedule(
+            self.sigma_start, self.sigma_end, self.sigma_steps, self.sigma_scale
+        )
 
 
 @dataclass

@@ -128,3 +128,15 @@ def viewpoint_encoder(kind: str) -> ViewpointEncoder:
             f"unknown viewpoint kind {kind!r}; choose one of {sorted(VIEWPOINT_ENCODERS)}"
         )
     return VIEWPOINT_ENCODERS[kind]
+
+
+def check_viewpoint_kinds(model_kind: str, data_kind: str, where: str) -> None:
+    """ValueError naming both kinds when a model trained on ``model_kind`` viewpoints meets data
+    (``where``) whose viewpoints are of ``data_kind``: camera poses and timestamps can have the
+    same encoded size, so the size check alone would let them mix silently."""
+    if model_kind != data_kind:
+        raise ValueError(
+            f"the model was trained on {model_kind!r} viewpoints but {where} has {data_kind!r} "
+            f"viewpoints; use data of the model's kind (or set model.viewpoint={data_kind} "
+            "for a new run)"
+        )

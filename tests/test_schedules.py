@@ -3,11 +3,14 @@ import itertools
 import pytest
 import torch
 
+from gqn.run_config import OptimConfig
 from gqn.schedules import (
     LinearAnneal,
+    PiecewiseConstant,
     apply_learning_rate,
     learning_rate_schedule,
     pixel_sigma_schedule,
+    sigma_settings,
 )
 
 
@@ -52,3 +55,33 @@ def test_learning_rate_reaches_plain_adam():
 def test_invalid_steps():
     with pytest.raises(ValueError, match="positive"):
         LinearAnneal(1.0, 0.0, 0)
+
+
+def test_piecewise_constant_is_appendix_b_schedule_and_scales():
+    paper = PiecewiseConstant([2.0, 0.2, 0.4, 0.9], [100_000, 50_000, 50_000])
+    at = {0: 2.0, 99_999: 2.0, 100_000: 0.2, 149_999: 0.2, 150_000: 0.4, 200_000: 0.9}
+    assert {t: paper.value_at(t) for t in at} == at
+    assert paper.settle_step == 200_000 and paper.final == 0.9
+    cpu = PiecewiseConstant([2.0, 0.2, 0.4, 0.9], [100_000, 50_000, 50_000], scale=0.01)
+    assert [cpu.value_at(t) for t in (999, 1000, 1500, 2000)] == [2.0, 0.2, 0.4, 0.9]
+    linear = LinearAnneal(2.0, 0.5, 100_000, scale=0.01)
+    assert linear.value_at(500) == pytest.approx(1.25) and linear.settle_step == 1000
+
+
+def test_piecewise_state_round_trips_and_bad_settings_are_refused():
+    a = PiecewiseConstant([1.0, 0.5], [3], scale=2.0)
+    for _ in range(5):
+        a.step_forward()
+    b = PiecewiseConstant([9.0], [])
+    b.load_state_dict(a.state_dict())
+    assert (b.value, b.step, b.settle_step) == (1.0, 5, 6)
+    b.step_forward()
+    assert b.value == 0.5
+    assert sigma_settings(a.state_dict())["sigma_schedule"] == "piecewise"
+    assert sigma_settings(LinearAnneal(1.0, 0.0, 10).state_dict())["sigma_steps"] == 10
+    with pytest.raises(ValueError, match="one value more than durations"):
+        PiecewiseConstant([1.0, 0.5], [3, 4])
+    with pytest.raises(ValueError, match="scale must be positive"):
+        LinearAnneal(1.0, 0.0, 10, scale=0)
+    with pytest.raises(ValueError, match=r"optim\.sigma_"):
+        OptimConfig(sigma_schedule="piecewise", sigma_values=[1.0], sigma_durations=[5])

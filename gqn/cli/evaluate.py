@@ -104,12 +104,14 @@ def _sample(args: argparse.Namespace) -> int:
     from gqn.eval.inputs import load_dataset_scene, load_image_folder
     from gqn.eval.sample import sample_scene
     from gqn.models.loading import load_model
+    from gqn.viewpoint import check_viewpoint_kinds
 
     if args.data is not None and args.scene is None:
         args.parser.error("--data needs --scene")
     if args.images is not None and args.poses is None:
         args.parser.error("--images needs --poses")
     model, config = load_model(args.checkpoint, device=pick_device(args.device))
+    check_viewpoint_kinds(config.model.viewpoint, "camera", "gqn sample (camera poses, orbits)")
     if args.data is not None:
         images, poses = load_dataset_scene(
             args.data, args.scene, args.split, config.data.test_fraction, config.data.split_seed

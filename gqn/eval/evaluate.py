@@ -41,7 +41,7 @@ from gqn.eval import metrics
 from gqn.eval.baselines import mean_image, nearest_view
 from gqn.losses import nats_to_bits_per_dim
 from gqn.models.base import SceneModel
-from gqn.viewpoint import pose_to_viewpoint
+from gqn.viewpoint import check_viewpoint_kinds, pose_to_viewpoint
 
 log = logging.getLogger(__name__)
 
@@ -384,12 +384,14 @@ def evaluate_checkpoint(
     model, config = load_model(checkpoint, device=pick_device(device))
     frac, split_seed = config.data.test_fraction, config.data.split_seed
     dataset = open_split(data, split, frac, split_seed)
+    check_viewpoint_kinds(config.model.viewpoint, dataset.encoder.kind, f"store {data}")
+    check_viewpoint_kinds(config.model.viewpoint, "camera", "gqn eval (camera-pose protocol)")
     train_mean = mean_image(open_split(data, "train", frac, split_seed), mean_image_scenes)
     result = evaluate(
         model,
         dataset,
         train_mean,
-        config.optim.sigma_end,
+        config.optim.pixel_sigma().final,
         num_scenes=num_scenes,
         num_samples=num_samples,
         seed=seed,

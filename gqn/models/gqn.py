@@ -71,6 +71,7 @@ class GQNConfig(ModelConfig):
     aggregation: Reduction = "sum"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.image_size < 8 or self.image_size % 8 != 0:
             raise ValueError(
                 f"image_size must be a multiple of 8 (32, 64, 128, ...), got {self.image_size}"

@@ -13,6 +13,7 @@ import io
 import logging
 import os
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -141,12 +142,20 @@ def load_model_state(model: torch.nn.Module, state: dict[str, Any]) -> None:
 
 
 def load_model(
-    path_or_run_dir: str | os.PathLike[str], device: str | torch.device = "cpu"
+    path_or_run_dir: str | os.PathLike[str],
+    device: str | torch.device = "cpu",
+    models: Collection[str] | None = None,
 ) -> tuple[SceneModel, RunConfig]:
     """The trained model (in eval mode, on ``device``) and its RunConfig. The checkpoint is
-    read into CPU memory, so its optimiser state never occupies the device."""
+    read into CPU memory, so its optimiser state never occupies the device. ``models``: the
+    model names a command accepts (any when None); another name is a ValueError naming both."""
     state = load_checkpoint(path_or_run_dir, map_location="cpu")
     config = run_config_of(state)
+    if models is not None and config.model.name not in models:
+        raise ValueError(
+            f"{state['path']} holds a {config.model.name!r} model; this command needs one of "
+            f"{sorted(models)}"
+        )
     model = build_model(config.model.name, config.model)
     load_model_state(model, state)
     return model.to(device).eval(), config

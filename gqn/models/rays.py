@@ -27,6 +27,11 @@ from gqn.viewpoint import CAMERA
 PoseEncoding = Literal["broadcast", "rays"]
 
 
+def broadcast_viewpoint(v: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(n, d) -> (n, d, height, width) by repetition (a view, no learned layer)."""
+    return v[:, :, None, None].expand(-1, -1, height, width)
+
+
 def camera_axes(viewpoint: torch.Tensor) -> torch.Tensor:
     """(n, 7) viewpoints -> (n, 3, 3) rows (right, up, forward) in world coordinates.
 
@@ -82,8 +87,7 @@ class RayMap(nn.Module):
         self.channels = viewpoint_dim + (6 if encoding == "rays" else 0)
 
     def forward(self, viewpoint: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        n = viewpoint.shape[0]
-        v = viewpoint[:, :, None, None].expand(n, self.viewpoint_dim, height, width)
+        v = broadcast_viewpoint(viewpoint, height, width)
         if self.encoding == "broadcast":
             return v
         return torch.cat([v, plucker_rays(viewpoint, height, width, self.fov_deg)], dim=1)

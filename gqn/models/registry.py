@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from gqn.viewpoint import VIEWPOINT_ENCODERS
+
 if TYPE_CHECKING:
     from gqn.models.base import SceneModel
 
@@ -21,9 +23,19 @@ MODELS: dict[str, type[SceneModel]] = {}
 
 @dataclass
 class ModelConfig:
-    """Base of every model's config: ``name`` is the registered model it configures."""
+    """Base of every model's config: ``name`` is the registered model it configures;
+    ``viewpoint`` the kind of viewpoint it is trained on (:mod:`gqn.viewpoint`: ``"camera"``,
+    the default, or ``"time"``), checked against the data's kind wherever the two meet."""
 
     name: str = DEFAULT_MODEL
+    viewpoint: str = "camera"
+
+    def __post_init__(self) -> None:
+        if self.viewpoint not in VIEWPOINT_ENCODERS:
+            raise ValueError(
+                f"model.viewpoint must be one of {sorted(VIEWPOINT_ENCODERS)}, "
+                f"got {self.viewpoint!r}"
+            )
 
     @classmethod
     def config_class_for(cls, data: dict[str, Any]) -> type[ModelConfig]:

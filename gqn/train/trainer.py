@@ -28,7 +28,7 @@ from gqn.config import save_yaml, to_dict
 from gqn.models.loading import find_latest, load_model_state, run_config_of
 from gqn.models.registry import build_model
 from gqn.run_config import RunConfig
-from gqn.schedules import apply_learning_rate, learning_rate_schedule, pixel_sigma_schedule
+from gqn.schedules import apply_learning_rate, learning_rate_schedule, sigma_settings
 from gqn.train import distributed
 from gqn.train.checkpoint import (
     checkpoint_path,
@@ -48,6 +48,7 @@ from gqn.train.data import (
 from gqn.train.health import HealthMonitor, TooManyBadSteps
 from gqn.train.metrics import MetricWindow, RunLog, preview_images
 from gqn.train.pace import StepPace, choose_threads
+from gqn.viewpoint import check_viewpoint_kinds
 
 log = logging.getLogger(__name__)
 
@@ -114,33 +115,26 @@ def prepare_run_dir(run_dir: Path, resume: bool) -> None:
         )
 
 
-# the optim.* keys whose values a checkpoint restores on resume (schedules, Adam settings)
-RESTORED_OPTIM = (
-    "lr_start", "lr_end", "lr_steps", "sigma_start", "sigma_end", "sigma_steps", "betas", "eps",
-)  # fmt: skip
-
-
 def restored_optim(state: dict) -> dict:
     """The schedule and Adam settings a checkpoint restores (not its stored config: those are
-    what take effect on resume), under their ``optim.*`` config names."""
-    sigma, lr = state["schedules"]["sigma"], state["schedules"]["lr"]
+    what take effect on resume), under their ``optim.*`` config names; the sigma schedule's
+    by :func:`gqn.schedules.sigma_settings`."""
+    lr = state["schedules"]["lr"]
     group = state["optimizer"]["param_groups"][0]
     return {
         "lr_start": float(lr["start"]),
         "lr_end": float(lr["end"]),
         "lr_steps": int(lr["steps"]),
-        "sigma_start": float(sigma["start"]),
-        "sigma_end": float(sigma["end"]),
-        "sigma_steps": int(sigma["steps"]),
+        **sigma_settings(state["schedules"]["sigma"]),
         "betas": [float(b) for b in group["betas"]],
         "eps": float(group["eps"]),
     }
 
 
-def requested_optim(config: RunConfig) -> dict:
-    """``restored_optim``'s keys as ``config`` sets them."""
+def requested_optim(config: RunConfig, keys) -> dict:
+    """The values of the ``optim.*`` ``keys`` as ``config`` sets them."""
     optim = to_dict(config.optim)
-    return {key: optim[key] for key in RESTORED_OPTIM}
+    return {key: optim[key] for key in keys}
 
 
 def check_resumable(config: RunConfig, state: dict) -> None:
@@ -151,6 +145,12 @@ def check_resumable(config: RunConfig, state: dict) -> None:
     before a model key existed (e.g. ``aggregation``, added in 0.2.0 with default ``sum``, the
     only behaviour before) resumes when the current config uses that default."""
     stored = state["config"]
+    stored_name = run_config_of(state).model.name
+    if stored_name != config.model.name:
+        raise ValueError(
+            f"{state['path']} holds a {stored_name!r} model but the config trains "
+            f"model.name={config.model.name!r}; resume with the run's own model or start a new run"
+        )
     diffs = config_differences(to_dict(run_config_of(state).model), to_dict(config.model), "model.")
     if diffs:
         raise ValueError(
@@ -172,7 +172,8 @@ def check_resumable(config: RunConfig, state: dict) -> None:
         {k: getattr(config.data, k) for k in data_keys},
         "data.",
     )
-    optim_diffs = config_differences(restored_optim(state), requested_optim(config), "optim.")
+    restored = restored_optim(state)
+    optim_diffs = config_differences(restored, requested_optim(config, restored), "optim.")
     if optim_diffs:
         raise ValueError(
             f"{state['path']} continues its own schedules and optimiser state, but the config "
@@ -208,6 +209,9 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.model = build_model(config.model.name, config.model)
         encoder = source_encoder(self.source)
+        check_viewpoint_kinds(
+            config.model.viewpoint, encoder.kind, f"data {config.data.path or config.data.family}"
+        )
         if self.model.viewpoint_dim != encoder.dim:
             raise ValueError(
                 f"the data's {encoder.kind!r} viewpoints have d={encoder.dim} but the model "
@@ -218,9 +222,9 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=o.lr_start, betas=o.betas, eps=o.eps
         )
-        self.sigma = pixel_sigma_schedule(o.sigma_start, o.sigma_end, o.sigma_steps)
+        self.sigma = o.pixel_sigma()
         self.lr = learning_rate_schedule(o.lr_start, o.lr_end, o.lr_steps)
-        self.health = HealthMonitor(config.health, growth_start=o.sigma_steps)
+        self.health = HealthMonitor(config.health, growth_start=self.sigma.settle_step)
         self.step = 0
         torch.manual_seed(config.seed + 1 + info.rank)  # per-rank posterior noise
         if state is not None:
