@@ -57,7 +57,7 @@ class TravelingSalesman(Narrative):
                 f"got {self.frames}"
             )
         if self.arrivals()[1] > FIRST_VISIT_BY:
-            most = FIRST_VISIT_BY * (self.shapes - 1) + 1
+            most = math.ceil((self.shapes - 1) * (FIRST_VISIT_BY + 0.5))  # a_1 rounds to <= 5
             raise ValueError(
                 f"{self.name}: frames must be <= {most} for {self.shapes} shapes, so the first "
                 f"visit falls in the first {FIRST_VISIT_BY + 1} frames; got {self.frames}"

@@ -83,6 +83,7 @@ class Narrative(SceneFamily):
         return self.frames
 
     def validate(self) -> None:
+        self.sizes = tuple(float(s) for s in self.sizes)  # a YAML/JSON list -> the tuple
         name, colors = self.name, len(PALETTE)
         if self.frames < self.min_frames:
             raise ValueError(f"{name}: frames must be >= {self.min_frames}, got {self.frames}")
