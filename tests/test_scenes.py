@@ -18,6 +18,9 @@ from gqn.viewpoint import look_at_origin, look_direction
 SMALL = {
     "shepard-metzler": {"image_size": 16, "views": 3},
     "rooms": {"image_size": 16, "views": 3},
+    "traveling-salesman": {"image_size": 16, "frames": 3, "shapes": 3},
+    "color-reaction": {"image_size": 16, "frames": 4, "shapes": 2},
+    "dag-chase": {"image_size": 16, "frames": 3},
 }
 
 
@@ -26,15 +29,16 @@ def test_shapes_dtypes_and_params_roundtrip(name):
     fam = make_family(name, **SMALL[name])
     assert isinstance(fam, SceneFamily) and fam.name == name
     frames, poses = fam.render_scenes(7, [0, 1])
-    assert frames.shape == (2, 3, 16, 16, 3) and frames.dtype == np.uint8
-    assert poses.shape == (2, 3, 5) and poses.dtype == np.float32
-    assert fam.views_per_scene == 3 and fam.image_size == 16
+    v = SMALL[name].get("views", SMALL[name].get("frames"))
+    assert frames.shape == (2, v, 16, 16, 3) and frames.dtype == np.uint8
+    assert poses.shape == (2, v, 5) and poses.dtype == np.float32
+    assert fam.views_per_scene == v and fam.image_size == 16
     params = json.loads(json.dumps(fam.params()))
     assert make_family(name, **params) == fam
     for f in dataclasses.fields(fam):
         assert f.metadata.get("help"), f"{name}.{f.name} has no help string"
     empty, empty_poses = fam.render_scenes(7, [])
-    assert empty.shape == (0, 3, 16, 16, 3) and empty_poses.shape == (0, 3, 5)
+    assert empty.shape == (0, v, 16, 16, 3) and empty_poses.shape == (0, v, 5)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from gqn.data.scenes.base import SceneFamily, scene_rng
+from gqn.data.scenes.base import RayCastFamily, SceneFamily, scene_rng
+from gqn.data.scenes.narratives import ColorReaction, DagChase, TravelingSalesman
 from gqn.data.scenes.rooms import Rooms
 from gqn.data.scenes.shepard_metzler import ShepardMetzler
+from gqn.data.scenes.story import Narrative, Story
 
 FAMILIES: dict[str, type[SceneFamily]] = {
     ShepardMetzler.name: ShepardMetzler,
     Rooms.name: Rooms,
+    TravelingSalesman.name: TravelingSalesman,
+    ColorReaction.name: ColorReaction,
+    DagChase.name: DagChase,
 }
 
 
@@ -28,4 +33,12 @@ def make_family(name: str, **params) -> SceneFamily:
     return cls(**params)
 
 
-__all__ = ["FAMILIES", "SceneFamily", "make_family", "scene_rng"]
+__all__ = [
+    "FAMILIES",
+    "Narrative",
+    "RayCastFamily",
+    "SceneFamily",
+    "Story",
+    "make_family",
+    "scene_rng",
+]

@@ -48,8 +48,10 @@ def help_field(default: Any, text: str) -> Any:
 class SceneFamily(abc.ABC):
     """Base of every family; subclasses are dataclasses whose fields are their parameters.
 
-    ``render_scenes(seed, indices)`` returns ``frames`` uint8 ``(n, V, H, W, 3)`` and ``poses``
-    float32 ``(n, V, 5)`` raw ``(x, y, z, yaw, pitch)`` in radians (see :mod:`gqn.viewpoint`).
+    ``render_scenes(seed, indices)`` returns ``frames`` uint8 ``(n, V, H, W, 3)`` and raw
+    viewpoints ``poses`` float32 ``(n, V, 5)`` of the family's ``viewpoint`` kind: camera poses
+    ``(x, y, z, yaw, pitch)`` in radians, or for ``time`` the timestamp in column 0 and zeros
+    (the store's record layout, see :mod:`gqn.viewpoint` and :mod:`gqn.data.format`).
     Scene ``i`` depends only on ``(name, seed, i)`` and the parameters, never on the batch.
     """
 
@@ -58,10 +60,6 @@ class SceneFamily(abc.ABC):
     viewpoint: ClassVar[str] = "camera"
 
     image_size: int = help_field(64, "image height = width in pixels (8, 16, 32, 64, 128, 256)")
-    antialias: int = help_field(1, "supersampling factor per axis (1 = off, 2 = 2x2, ...)")
-    compile: bool = help_field(
-        False, "use torch.compile for the render kernel (faster after a 10-30 s warm-up)"
-    )
 
     def __post_init__(self) -> None:
         if self.image_size not in SUPPORTED_IMAGE_SIZES:
@@ -69,8 +67,6 @@ class SceneFamily(abc.ABC):
                 f"{self.name}: image_size must be one of {SUPPORTED_IMAGE_SIZES}, "
                 f"got {self.image_size}"
             )
-        if not 1 <= self.antialias <= 8:
-            raise ValueError(f"{self.name}: antialias must be in 1..8, got {self.antialias}")
         self.validate()
 
     @property
@@ -83,6 +79,34 @@ class SceneFamily(abc.ABC):
         """Raise ValueError naming the parameter if the family's parameters are inconsistent."""
 
     @abc.abstractmethod
+    def render_scenes(
+        self, seed: int, indices: Sequence[int], device=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Frames ``(n, V, H, W, 3)`` uint8, raw viewpoints ``(n, V, 5)`` float32 of ``indices``."""
+
+    def params(self) -> dict:
+        """Parameters as plain JSON/YAML values; ``make_family(name, **params())`` rebuilds it."""
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)
+        }
+
+
+@dataclass
+class RayCastFamily(SceneFamily):
+    """A 3-D family drawn by the ray caster (:mod:`gqn.data.render`), seen from camera poses."""
+
+    antialias: int = help_field(1, "supersampling factor per axis (1 = off, 2 = 2x2, ...)")
+    compile: bool = help_field(
+        False, "use torch.compile for the render kernel (faster after a 10-30 s warm-up)"
+    )
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.antialias <= 8:
+            raise ValueError(f"{self.name}: antialias must be in 1..8, got {self.antialias}")
+        super().__post_init__()
+
+    @abc.abstractmethod
     def build_scene(self, rng: np.random.Generator) -> SceneSpec:
         """Draw one scene (primitives, ``V`` poses, light) from its own generator."""
 
@@ -93,13 +117,6 @@ class SceneFamily(abc.ABC):
     def slots(self) -> int | None:
         """Primitive slots per scene, fixed so compiled kernels see one shape (None: batch max)."""
         return None
-
-    def params(self) -> dict:
-        """Parameters as plain JSON/YAML values; ``make_family(name, **params())`` rebuilds it."""
-        return {
-            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-            for f in dataclasses.fields(self)
-        }
 
     def render_scenes(
         self, seed: int, indices: Sequence[int], device=None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gqn.data.render import RenderSettings, SceneBuilder, rotation_z
-from gqn.data.scenes.base import SceneFamily, SceneSpec, help_field, random_color
+from gqn.data.scenes.base import RayCastFamily, SceneSpec, help_field, random_color
 
 SHAPES = ("cube", "box", "sphere", "cylinder", "cone", "capsule")
 CAMERAS = ("ring", "free")
@@ -50,7 +50,7 @@ def _add_object(
 
 
 @dataclass
-class Rooms(SceneFamily):
+class Rooms(RayCastFamily):
     """DeepMind-style rooms (``rooms_ring_camera`` / ``rooms_free_camera``), with hard shadows."""
 
     name = "rooms"

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from gqn.data.render import RenderSettings, SceneBuilder
-from gqn.data.scenes.base import SceneFamily, SceneSpec, help_field, random_color
+from gqn.data.scenes.base import RayCastFamily, SceneSpec, help_field, random_color
 from gqn.viewpoint import look_at_origin
 
 _STEPS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
@@ -50,7 +50,7 @@ def sphere_cameras(
 
 
 @dataclass
-class ShepardMetzler(SceneFamily):
+class ShepardMetzler(RayCastFamily):
     """DeepMind-style Shepard-Metzler scenes (black background, no room, no shadows)."""
 
     name = "shepard-metzler"
