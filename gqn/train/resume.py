@@ -1,0 +1,110 @@
+"""Resume policy of ``gqn train``: which run directories may be written, and which config
+changes a checkpoint may be resumed under (model and restored optimiser settings must match; a
+different data stream only warns)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from gqn.config import to_dict
+from gqn.models.loading import find_latest, run_config_of
+from gqn.run_config import RunConfig
+from gqn.train.checkpoint import config_differences
+
+log = logging.getLogger(__name__)
+
+
+def prepare_run_dir(run_dir: Path, resume: bool) -> None:
+    """Create ``run_dir`` and check it is writable; refuse to overwrite a run unless resuming."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(
+            f"run directory {run_dir} is not writable ({e.strerror or e}); "
+            "choose another with --out or out_dir=..."
+        ) from e
+    if not resume and find_latest(run_dir) is not None:
+        raise ValueError(
+            f"{run_dir} already holds checkpoints of a run; pass --resume to "
+            "continue it, or choose another --out"
+        )
+
+
+# the optim.* keys whose values a checkpoint restores on resume (schedules, Adam settings)
+RESTORED_OPTIM = (
+    "lr_start", "lr_end", "lr_steps", "sigma_start", "sigma_end", "sigma_steps", "betas", "eps",
+)  # fmt: skip
+
+
+def restored_optim(state: dict) -> dict:
+    """The schedule and Adam settings a checkpoint restores (not its stored config: those are
+    what take effect on resume), under their ``optim.*`` config names."""
+    sigma, lr = state["schedules"]["sigma"], state["schedules"]["lr"]
+    group = state["optimizer"]["param_groups"][0]
+    return {
+        "lr_start": float(lr["start"]),
+        "lr_end": float(lr["end"]),
+        "lr_steps": int(lr["steps"]),
+        "sigma_start": float(sigma["start"]),
+        "sigma_end": float(sigma["end"]),
+        "sigma_steps": int(sigma["steps"]),
+        "betas": [float(b) for b in group["betas"]],
+        "eps": float(group["eps"]),
+    }
+
+
+def requested_optim(config: RunConfig) -> dict:
+    """``restored_optim``'s keys as ``config`` sets them."""
+    optim = to_dict(config.optim)
+    return {key: optim[key] for key in RESTORED_OPTIM}
+
+
+def check_resumable(config: RunConfig, state: dict) -> None:
+    """Refuse a checkpoint whose model or restored optimiser config differs; warn where the
+    data stream differs.
+
+    The stored model config is completed with today's defaults first, so a checkpoint written
+    before a model key existed (e.g. ``aggregation``, added in 0.2.0 with default ``sum``, the
+    only behaviour before) resumes when the current config uses that default."""
+    stored = state["config"]
+    diffs = config_differences(to_dict(run_config_of(state).model), to_dict(config.model), "model.")
+    if diffs:
+        raise ValueError(
+            f"{state['path']} was trained with a different model config: "
+            + "; ".join(diffs)
+            + " (checkpoint != current)"
+        )
+    data_keys = (
+        "path",
+        "family",
+        "family_params",
+        "family_seed",
+        "batch_size",
+        "min_context",
+        "max_context",
+    )
+    data_diffs = config_differences(
+        {k: stored.get("data", {}).get(k) for k in data_keys},
+        {k: getattr(config.data, k) for k in data_keys},
+        "data.",
+    )
+    optim_diffs = config_differences(restored_optim(state), requested_optim(config), "optim.")
+    if optim_diffs:
+        raise ValueError(
+            f"{state['path']} continues its own schedules and optimiser state, but the config "
+            "changes them: "
+            + "; ".join(optim_diffs)
+            + " (checkpoint != current); drop these overrides to resume, or start a new run. "
+            "optim.max_steps, optim.grad_clip, log.*, health.*, accel.* and device may change "
+            "on --resume; data.* and seed changes are allowed with a warning"
+        )
+    if data_diffs or stored.get("seed") != config.seed:
+        log.warning(
+            "resuming with a different data stream (%s): the run continues, but not "
+            "exactly as it would have",
+            "; ".join(data_diffs) or "seed",
+        )
