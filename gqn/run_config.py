@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gqn.accel import AccelConfig
-from gqn.config import ConfigError, apply_overrides, load_yaml
 from gqn.data.dataset import ScenePool
 from gqn.models import GQNConfig
 from gqn.models.registry import ModelConfig
+from gqn.typed_config import ConfigError, apply_overrides, load_yaml
 
 
 @dataclass

@@ -22,7 +22,7 @@ from test_deepmind import make_scenes, write_tfrecord
 from test_format import FakeFamily
 
 from gqn import io as gqn_io
-from gqn.cli import data as cli_data
+from gqn.cli import data_cmd as cli_data
 from gqn.cli import main
 from gqn.data import format as fmt
 from gqn.data.generate import generate_dataset

@@ -18,7 +18,6 @@ import torch
 import yaml
 
 from gqn.cli import main
-from gqn.config import ConfigError
 from gqn.data.dataset import ScenePool
 from gqn.data.format import SceneStore
 from gqn.data.generate import generate_dataset
@@ -30,6 +29,7 @@ from gqn.models.loading import find_latest, list_checkpoints, load_checkpoint
 from gqn.run_config import load_run_config
 from gqn.train.data import PREVIEW_SALT, TRAIN_SALT, online_seed, preview_batch, training_loader
 from gqn.train.trainer import train
+from gqn.typed_config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

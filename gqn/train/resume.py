@@ -7,10 +7,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from gqn.config import to_dict
 from gqn.models.loading import find_latest, run_config_of
 from gqn.run_config import RunConfig
 from gqn.train.checkpoint import config_differences
+from gqn.typed_config import to_dict
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,6 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from gqn import accel as accel_lib
-from gqn.config import save_yaml, to_dict
 from gqn.models.loading import load_model_state
 from gqn.models.registry import build_model
 from gqn.run_config import RunConfig
@@ -45,9 +44,10 @@ from gqn.train.data import (
     training_loader,
 )
 from gqn.train.health import HealthMonitor, TooManyBadSteps
-from gqn.train.metrics import MetricWindow, RunLog, preview_images
 from gqn.train.pace import StepPace, choose_threads
 from gqn.train.resume import check_resumable, prepare_run_dir
+from gqn.train.run_log import MetricWindow, RunLog, preview_images
+from gqn.typed_config import save_yaml, to_dict
 
 log = logging.getLogger(__name__)
 
