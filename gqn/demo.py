@@ -92,8 +92,8 @@ class StageClock:
 
 
 def _data_stage(settings: DemoSettings, image_size: int, clock: StageClock) -> Path:
-    from gqn.data.format import read_manifest
     from gqn.data.generate import generate_dataset, procedural_source
+    from gqn.data.manifest import read_manifest
     from gqn.data.scenes import make_family
 
     path = settings.out / "data"
@@ -117,7 +117,7 @@ def _stage_inputs(data: Path, checkpoint: Path) -> dict[str, Any]:
     """What eval and sample outputs depend on besides their own arguments: the checkpoint file
     (path and modification time, so a retrained run is not mistaken for the old one) and the
     number of scenes in the store (the test split is drawn over it)."""
-    from gqn.data.format import read_manifest
+    from gqn.data.manifest import read_manifest
 
     return {
         "checkpoint": str(checkpoint),

@@ -19,9 +19,9 @@ import yaml
 
 from gqn.cli import main
 from gqn.data.dataset import ScenePool
-from gqn.data.format import SceneStore
 from gqn.data.generate import generate_dataset
 from gqn.data.scenes import make_family
+from gqn.data.store import SceneStore
 from gqn.io import checksum_path
 from gqn.losses import ELBOTerms
 from gqn.models import GQN

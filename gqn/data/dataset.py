@@ -26,7 +26,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
 from gqn.batch import QueryBatch
-from gqn.data.format import MANIFEST, SceneStore, check_readable_dir
+from gqn.data.manifest import MANIFEST, check_readable_dir
+from gqn.data.store import SceneStore
 from gqn.data.workers import shutdown_workers, unwrap_worker_error
 from gqn.viewpoint import CAMERA, ViewpointEncoder, viewpoint_encoder
 
