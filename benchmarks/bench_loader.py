@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from gqn.data.dataset import make_loader
 from gqn.data.generate import generate_dataset
+from gqn.data.loader import make_loader
 from gqn.data.manifest import bytes_per_image
 from gqn.data.scenes import make_family
 from gqn.data.store import SceneStore

@@ -18,8 +18,8 @@ import torch
 import yaml
 
 from gqn.cli import main
-from gqn.data.dataset import ScenePool
 from gqn.data.generate import generate_dataset
+from gqn.data.samplers import ScenePool
 from gqn.data.scenes import make_family
 from gqn.data.store import SceneStore
 from gqn.io import checksum_path

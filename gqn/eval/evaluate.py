@@ -33,7 +33,8 @@ import numpy as np
 import torch
 
 from gqn.batch import QueryBatch
-from gqn.data.dataset import SceneDataset, frames_to_images, open_split
+from gqn.data.collate import frames_to_images
+from gqn.data.dataset import SceneDataset, open_split
 from gqn.eval import image_metrics
 from gqn.eval.baselines import mean_image, nearest_view
 from gqn.losses import nats_to_bits_per_dim
