@@ -97,9 +97,6 @@ class StoreWriter:
     def num_scenes(self) -> int:
         return self.manifest.num_scenes
 
-    def shard_names(self) -> set[str]:
-        return {s.file for s in self.manifest.shards}
-
     def add_shard(self, info: ShardInfo, progress: dict[str, Any] | None = None) -> None:
         """Record a shard already written with :func:`write_shard`; update the manifest."""
         self.manifest.shards.append(info)
