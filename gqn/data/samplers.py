@@ -57,7 +57,7 @@ class ScenePool:
 
     Not in the paper. On a few scenes the generator learns to render from the query pose
     (a scene it can tell apart pays for it); afterwards it meets every scene and keeps more of
-    that than a run that saw every scene from the start (docs/evaluation.md, section 6).
+    that than a run that saw every scene from the start (docs/experiments/2026-11-21-demo.md).
     """
 
     scenes: int
