@@ -80,7 +80,7 @@ class OnlineSceneDataset(StepStream, IterableDataset):
     worker w of W produces steps ``start_step + w, + W, ...`` (the DataLoader interleaves them
     back in order). While a ``pool`` is active the scene numbers are taken modulo
     ``pool.scenes``, so those steps cycle through scenes ``0 .. pool.scenes - 1``. Yields
-    QueryBatch tensors (see :func:`collate_scenes`).
+    QueryBatch tensors (see :func:`gqn.data.collate.collate_scenes`).
     """
 
     def __init__(
