@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
 import sys
-import threading
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +45,7 @@ from gqn.train.health import HealthMonitor, TooManyBadSteps
 from gqn.train.pace import StepPace, choose_threads
 from gqn.train.resume import check_resumable, prepare_run_dir
 from gqn.train.run_log import MetricWindow, RunLog, preview_images
+from gqn.train.stop_request import StopRequest
 from gqn.typed_config import save_yaml, to_dict
 
 log = logging.getLogger(__name__)
@@ -67,32 +66,6 @@ class TrainResult:
     status: Status
     message: str
     checkpoint: Path | None
-
-
-class StopRequest:
-    """SIGINT/SIGTERM handlers that only set a flag; the loop finishes its step and exits."""
-
-    def __init__(self) -> None:
-        self.signal_name: str | None = None
-        self._previous: dict[int, object] = {}
-
-    def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.signal_name = signal.Signals(signum).name
-        log.warning("%s received: finishing this step, then checkpointing", self.signal_name)
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    @property
-    def requested(self) -> bool:
-        return self.signal_name is not None
 
 
 class Trainer:
