@@ -22,10 +22,11 @@ from pathlib import Path
 
 import torch
 
-from gqn.data.dataset import make_loader
-from gqn.data.format import SceneStore, bytes_per_image
 from gqn.data.generate import generate_dataset
+from gqn.data.loader import make_loader
+from gqn.data.manifest import bytes_per_image
 from gqn.data.scenes import make_family
+from gqn.data.store import SceneStore
 
 RESULTS = Path(__file__).parent / "results" / "cpu-2core-loader.json"
 

@@ -18,9 +18,9 @@ import torch
 from bench_model import DEMO_YAML, machine_info
 
 from gqn.batch import QueryBatch
-from gqn.config import load_yaml
 from gqn.models import GQN
 from gqn.run_config import RunConfig
+from gqn.typed_config import load_yaml
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

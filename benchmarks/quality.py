@@ -21,7 +21,7 @@ import torch
 from bench_model import demo_setup
 
 from gqn.accel import AccelConfig, autocast, prepare_batch, prepare_model
-from gqn.data.dataset import make_loader
+from gqn.data.loader import make_loader
 from gqn.models import GQN
 
 VARIANTS = {

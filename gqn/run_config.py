@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gqn.accel import AccelConfig
-from gqn.config import ConfigError, apply_overrides, load_yaml
-from gqn.data.dataset import ScenePool
+from gqn.data.samplers import ScenePool
 from gqn.models import GQNConfig
 from gqn.models.registry import ModelConfig
 from gqn.schedules import PiecewiseConstant, Schedule, pixel_sigma_schedule
+from gqn.typed_config import ConfigError, apply_overrides, load_yaml
 
 
 @dataclass
@@ -31,7 +31,7 @@ class DataConfig:
     (``test_fraction``, ``split_seed``) or, online, from the family with a seed derived from
     ``family_seed`` apart from the training stream's (see :func:`gqn.train.data.online_seed`).
     ``pool_scenes`` / ``pool_steps`` train the first steps on only the first few training
-    scenes (:class:`gqn.data.dataset.ScenePool`; not in the paper; off by default).
+    scenes (:class:`gqn.data.samplers.ScenePool`; not in the paper; off by default).
     ``num_targets``: target views per scene (n of :class:`gqn.batch.QueryBatch`; 1 for the GQN),
     never context views; K + n must fit in a scene's views.
     """

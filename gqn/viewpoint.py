@@ -34,7 +34,6 @@ import torch
 
 POSE_DIM = 5
 CAMERA_DIM = 7
-VIEWPOINT_ORDER = ("x", "y", "z", "cos_yaw", "sin_yaw", "cos_pitch", "sin_pitch")
 
 
 def _check_last_dim(t: torch.Tensor, size: int, name: str) -> None:

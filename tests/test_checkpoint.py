@@ -7,11 +7,11 @@ import errno
 import pytest
 import torch
 
-from gqn.config import to_dict
 from gqn.io import checksum_path
 from gqn.models import GQN, GQNConfig, loading
 from gqn.run_config import RunConfig
 from gqn.train import checkpoint as ck
+from gqn.typed_config import to_dict
 
 MODEL = GQNConfig(
     image_size=16,

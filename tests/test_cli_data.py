@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from test_format import FakeFamily
 
-from gqn.cli import data as cli_data
+from gqn.cli import data_cmd as cli_data
 from gqn.cli import main
 
 

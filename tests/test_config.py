@@ -3,8 +3,8 @@ from typing import Any
 
 import pytest
 
-from gqn.config import ConfigError, apply_overrides, from_dict, load_yaml, save_yaml, to_dict
 from gqn.models import GQNConfig
+from gqn.typed_config import ConfigError, apply_overrides, from_dict, load_yaml, save_yaml, to_dict
 
 
 @dataclass

@@ -9,15 +9,9 @@ import torch
 from test_format import FakeFamily, make_store
 
 from gqn.batch import QueryBatch
-from gqn.data.dataset import (
-    OnlineSceneDataset,
-    QueryBatchSampler,
-    ScenePool,
-    draw_views,
-    make_loader,
-    open_split,
-    split_scenes,
-)
+from gqn.data.dataset import OnlineSceneDataset, open_split, split_scenes
+from gqn.data.loader import make_loader
+from gqn.data.samplers import QueryBatchSampler, ScenePool, draw_views
 from gqn.viewpoint import pose_to_viewpoint
 
 

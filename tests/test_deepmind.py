@@ -12,7 +12,8 @@ from tfrecord.writer import TFRecordWriter
 
 from gqn.data import deepmind
 from gqn.data.deepmind import convert_deepmind, iter_records, masked_crc32c
-from gqn.data.format import DataFormatError, SceneStore
+from gqn.data.manifest import DataFormatError
+from gqn.data.store import SceneStore
 
 
 def jpeg(rng, size):

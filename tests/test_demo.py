@@ -1,12 +1,12 @@
 """A tiny end-to-end `gqn demo`: every stage, the report's sections, and reuse on rerun."""
 
-import argparse
 import json
+from pathlib import Path
 
 from gqn.cli import main
-from gqn.cli.demo import DEFAULT_CONFIG, _config_summary
+from gqn.demo import DEFAULT_CONFIG, DemoSettings, config_summary
 from gqn.run_config import load_run_config
-from gqn.viz.report import SECTIONS
+from gqn.viz.demo_report import SECTIONS
 
 
 def test_tiny_demo_end_to_end_and_resume(tmp_path, capsys):
@@ -71,7 +71,7 @@ def test_default_config_is_found_from_any_directory_and_a_missing_one_is_named(
 
 
 def test_report_summary_names_a_scene_pool(tmp_path):
-    args = argparse.Namespace(scenes=100, views=15, config="demo.yaml", overrides=[])
+    settings = DemoSettings(scenes=100, views=15, config=Path("demo.yaml"))
     config = load_run_config(DEFAULT_CONFIG, ["data.pool_scenes=64", "data.pool_steps=2000"])
-    summary = _config_summary(config, tmp_path, args)
+    summary = config_summary(config, tmp_path, settings)
     assert summary["optimisation"].endswith("; the first 2000 steps on only 64 scenes (scene pool)")

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from gqn.cli import main
-from gqn.config import to_dict
 from gqn.data.dataset import open_split
 from gqn.data.generate import generate_dataset
 from gqn.data.scenes import make_family
@@ -16,6 +15,7 @@ from gqn.eval.evaluate import METHODS, best_of_n, evaluate
 from gqn.models import GQN
 from gqn.run_config import load_run_config
 from gqn.train.checkpoint import checkpoint_path, save_checkpoint
+from gqn.typed_config import to_dict
 from gqn.viewpoint import look_at_origin, pose_to_viewpoint
 
 VIEWS = 4

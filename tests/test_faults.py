@@ -22,10 +22,10 @@ from test_deepmind import make_scenes, write_tfrecord
 from test_format import FakeFamily
 
 from gqn import io as gqn_io
-from gqn.cli import data as cli_data
+from gqn.cli import data_cmd as cli_data
 from gqn.cli import main
-from gqn.data import format as fmt
 from gqn.data.generate import generate_dataset
+from gqn.data.manifest import MANIFEST
 from gqn.models.loading import list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,8 +210,8 @@ def damaged_manifest(root: Path, change) -> Path:
     bad.mkdir()
     for p in root.glob("store/*"):
         (bad / p.name).write_bytes(p.read_bytes())
-    manifest = json.loads((bad / fmt.MANIFEST).read_text())
-    (bad / fmt.MANIFEST).write_text(json.dumps(change(manifest)))
+    manifest = json.loads((bad / MANIFEST).read_text())
+    (bad / MANIFEST).write_text(json.dumps(change(manifest)))
     return bad
 
 
@@ -242,9 +242,9 @@ def test_verify_checks_record_crcs_when_manifest_hashes_were_recomputed(world, t
     data = bytearray(shard.read_bytes())
     data[-5] ^= 0xFF  # inside the last record's frame bytes
     shard.write_bytes(bytes(data))
-    m = json.loads((bad / fmt.MANIFEST).read_text())
+    m = json.loads((bad / MANIFEST).read_text())
     m["shards"][0]["sha256"] = hashlib.sha256(data).hexdigest()
-    (bad / fmt.MANIFEST).write_text(json.dumps(m))
+    (bad / MANIFEST).write_text(json.dumps(m))
     assert main(["data", "info", str(bad), "--verify"]) == 1
     out = capsys.readouterr().out
     assert "crc32c mismatch" in out and "1 bad shard" in out

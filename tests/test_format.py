@@ -11,9 +11,12 @@ import pytest
 import torch
 
 from gqn import io as fmt_io
-from gqn.data import format as fmt
-from gqn.data.format import DataFormatError, SceneStore, StoreWriter, encode_png
+from gqn.data import store_writer
 from gqn.data.generate import generate_dataset
+from gqn.data.manifest import FORMAT_VERSION, DataFormatError
+from gqn.data.shard import encode_png, encode_shard, sha256_file, write_shard
+from gqn.data.store import SceneStore
+from gqn.data.store_writer import StoreWriter
 
 
 @dataclass
@@ -71,7 +74,7 @@ def test_round_trip_exact_and_random_access(tmp_path):
 def test_manifest_contents(tmp_path):
     make_store(tmp_path / "d", scenes=4, shard=3)
     m = json.loads((tmp_path / "d" / "manifest.json").read_text())
-    assert m["format_version"] == fmt.FORMAT_VERSION and m["complete"]
+    assert m["format_version"] == FORMAT_VERSION and m["complete"]
     assert m["source"] == {
         "kind": "procedural",
         "family": "fake",
@@ -80,7 +83,7 @@ def test_manifest_contents(tmp_path):
     }
     assert m["scenes"] == 4 and m["views"] == 5 and m["image_size"] == [16, 16]
     for s in m["shards"]:
-        assert fmt.sha256_file(tmp_path / "d" / s["file"]) == s["sha256"]
+        assert sha256_file(tmp_path / "d" / s["file"]) == s["sha256"]
 
 
 def _read_scene(args):
@@ -106,7 +109,7 @@ class Boom(RuntimeError):
 
 def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
     make_store(tmp_path / "ref", scenes=8, shard=3)
-    real = fmt.write_shard
+    real = store_writer.write_shard
     calls = {"n": 0}
 
     def flaky(path, data):
@@ -117,14 +120,14 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
             raise Boom
         return real(path, data)
 
-    monkeypatch.setattr(fmt, "write_shard", flaky)
+    monkeypatch.setattr(store_writer, "write_shard", flaky)
     with pytest.raises(Boom):
         make_store(tmp_path / "d", scenes=8, shard=3)
     partial = SceneStore(tmp_path / "d")
     assert len(partial) == 3 and not partial.manifest.complete
     # an orphan shard (renamed, manifest not yet updated) is discarded too
     (tmp_path / "d" / "shard-00001.gqns").write_bytes(b"junk")
-    monkeypatch.setattr(fmt, "write_shard", real)
+    monkeypatch.setattr(store_writer, "write_shard", real)
     make_store(tmp_path / "d", scenes=8, shard=3)
     assert not list((tmp_path / "d").glob("*.tmp"))
     a, b = SceneStore(tmp_path / "ref"), SceneStore(tmp_path / "d")
@@ -179,7 +182,7 @@ def test_newer_format_version(tmp_path):
     make_store(tmp_path / "d", scenes=1)
     path = tmp_path / "d" / "manifest.json"
     m = json.loads(path.read_text())
-    m["format_version"] = fmt.FORMAT_VERSION + 1
+    m["format_version"] = FORMAT_VERSION + 1
     path.write_text(json.dumps(m))
     with pytest.raises(DataFormatError, match=r"written by a newer gqn.*upgrade"):
         SceneStore(tmp_path / "d")
@@ -216,14 +219,14 @@ def test_read_rejects_wrong_frame_size_and_nan(tmp_path):
     nan = np.zeros((2, 5), np.float32)
     nan[0, 0] = np.nan
     # bypass the writer's checks to produce bad records, as a buggy or foreign writer might
-    data = fmt.encode_shard(
+    data = encode_shard(
         [([good, good], np.zeros((2, 5))), ([good, small], np.zeros((2, 5))), ([good, good], nan)],
         2,
         (16, 16),
         "png",
     )
     w = _writer(tmp_path / "d")
-    w.add_shard(fmt.write_shard(tmp_path / "d" / "bad.gqns", data))
+    w.add_shard(write_shard(tmp_path / "d" / "bad.gqns", data))
     store = SceneStore(tmp_path / "d")
     store.read(0)
     with pytest.raises(DataFormatError, match=r"bad.gqns: scene 1 view 1: frame is 8x8"):

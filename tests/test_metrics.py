@@ -8,7 +8,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from gqn.eval import metrics
+from gqn.eval import image_metrics
 
 
 def smooth_pair(size=32, b=4, noise=0.05, seed=0):
@@ -37,25 +37,25 @@ def reference_ssim(x, y, pad: bool):
 
 def test_identical_images():
     a, _ = smooth_pair()
-    assert torch.allclose(metrics.ssim(a, a), torch.ones(4), atol=1e-5)
-    assert torch.all(metrics.mse(a, a) == 0)
-    p = metrics.psnr(a, a)
-    assert torch.isfinite(p).all() and torch.allclose(p, torch.full((4,), metrics.PSNR_CAP))
+    assert torch.allclose(image_metrics.ssim(a, a), torch.ones(4), atol=1e-5)
+    assert torch.all(image_metrics.mse(a, a) == 0)
+    p = image_metrics.psnr(a, a)
+    assert torch.isfinite(p).all() and torch.allclose(p, torch.full((4,), image_metrics.PSNR_CAP))
 
 
 def test_psnr_of_known_mse():
     a = torch.zeros(2, 3, 16, 16)
     b = torch.full_like(a, 0.1)  # MSE 0.01 -> 20 dB
-    assert torch.allclose(metrics.mse(a, b), torch.full((2,), 0.01))
-    assert torch.allclose(metrics.psnr(a, b), torch.full((2,), 10 * math.log10(1 / 0.01)))
+    assert torch.allclose(image_metrics.mse(a, b), torch.full((2,), 0.01))
+    assert torch.allclose(image_metrics.psnr(a, b), torch.full((2,), 10 * math.log10(1 / 0.01)))
     x, y = smooth_pair()
     tm = peak_signal_noise_ratio(x, y, data_range=1.0, reduction="none", dim=(1, 2, 3))
-    assert torch.allclose(metrics.psnr(x, y), tm, atol=1e-4)
+    assert torch.allclose(image_metrics.psnr(x, y), tm, atol=1e-4)
 
 
 def test_ssim_matches_definition_and_torchmetrics_convention():
     x, y = smooth_pair()
-    ours = metrics.ssim(x, y).double()
+    ours = image_metrics.ssim(x, y).double()
     assert torch.allclose(ours, reference_ssim(x, y, pad=False), atol=1e-5)
     tm = structural_similarity_index_measure(
         x, y, gaussian_kernel=True, sigma=1.5, kernel_size=11, data_range=1.0, reduction="none"
@@ -68,23 +68,23 @@ def test_ssim_matches_definition_and_torchmetrics_convention():
 def test_ssim_decreases_with_noise():
     a, b = smooth_pair(noise=0.02)
     _, c = smooth_pair(noise=0.2)
-    assert (metrics.ssim(b, a) > metrics.ssim(c, a)).all()
+    assert (image_metrics.ssim(b, a) > image_metrics.ssim(c, a)).all()
 
 
 def test_ms_ssim_only_where_size_allows():
     a, b = smooth_pair(size=32)
-    assert metrics.ms_ssim(a, b) is None
+    assert image_metrics.ms_ssim(a, b) is None
     a, b = smooth_pair(size=64)
-    v = metrics.ms_ssim(a, b)
+    v = image_metrics.ms_ssim(a, b)
     assert v.shape == (4,) and ((v > 0) & (v <= 1)).all()
-    assert torch.allclose(metrics.ms_ssim(a, a), torch.ones(4), atol=1e-4)
+    assert torch.allclose(image_metrics.ms_ssim(a, a), torch.ones(4), atol=1e-4)
 
 
 def test_shape_mismatch_rejected():
     with pytest.raises(ValueError, match="pred and target"):
-        metrics.mse(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
+        image_metrics.mse(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 9))
 
 
 def test_ssim_on_images_smaller_than_the_window_is_a_clear_error():
     with pytest.raises(ValueError, match="at least 11 px"):
-        metrics.ssim(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))
+        image_metrics.ssim(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8))

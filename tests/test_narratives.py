@@ -11,10 +11,10 @@ import torch
 
 from gqn.cli import main
 from gqn.data.dataset import OnlineSceneDataset, SceneDataset
-from gqn.data.format import SceneStore
 from gqn.data.render.shapes2d import coverage, draw_shapes
 from gqn.data.scenes import make_family
 from gqn.data.scenes.narratives import FIRST_VISIT_BY, STOP_CLEARANCE
+from gqn.data.store import SceneStore
 from gqn.eval.narratives import reaction_colors, story_of, visit_order
 from gqn.viewpoint import TimeEncoder
 

@@ -1,7 +1,7 @@
 """The demo report from fake inputs."""
 
 from gqn.eval.evaluate import METHODS
-from gqn.viz.report import SECTIONS, ReportInputs, write_report
+from gqn.viz.demo_report import SECTIONS, ReportInputs, write_report
 
 
 def fake_result(ks=(1, 2, 3)):
@@ -64,7 +64,7 @@ def test_report_has_every_section_and_relative_links(tmp_path):
 
 
 def test_summary_picks_the_best_baseline_per_metric():
-    from gqn.viz.report import summary_lines
+    from gqn.viz.demo_report import summary_lines
 
     result = fake_result()
     result["rows"][0]["methods"]["mean_image"]["psnr"] = 30.0  # best on PSNR, not on SSIM

@@ -18,11 +18,10 @@ import torch
 import yaml
 
 from gqn.cli import main
-from gqn.config import ConfigError
-from gqn.data.dataset import ScenePool
-from gqn.data.format import SceneStore
 from gqn.data.generate import generate_dataset
+from gqn.data.samplers import ScenePool
 from gqn.data.scenes import make_family
+from gqn.data.store import SceneStore
 from gqn.io import checksum_path
 from gqn.losses import ELBOTerms
 from gqn.models import GQN
@@ -30,6 +29,7 @@ from gqn.models.loading import find_latest, list_checkpoints, load_checkpoint
 from gqn.run_config import load_run_config
 from gqn.train.data import PREVIEW_SALT, TRAIN_SALT, online_seed, preview_batch, training_loader
 from gqn.train.trainer import train
+from gqn.typed_config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

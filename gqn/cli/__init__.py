@@ -12,7 +12,7 @@ import logging
 import sys
 
 # Sub-command modules, each with ``register(subparsers)``.
-COMMAND_MODULES = ("gqn.cli.data", "gqn.cli.train", "gqn.cli.evaluate", "gqn.cli.demo")
+COMMAND_MODULES = ("gqn.cli.data_cmd", "gqn.cli.train_cmd", "gqn.cli.eval_cmd", "gqn.cli.demo_cmd")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,15 +30,9 @@ import crc32c
 import numpy as np
 from tqdm import tqdm
 
-from gqn.data.format import (
-    DataFormatError,
-    ShardInfo,
-    StoreWriter,
-    check_scene,
-    encode_shard,
-    image_size_of,
-    write_shard,
-)
+from gqn.data.manifest import DataFormatError, ShardInfo
+from gqn.data.shard import check_scene, encode_shard, image_size_of, write_shard
+from gqn.data.store_writer import StoreWriter
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from gqn.data.format import StoreWriter, encode_png
 from gqn.data.scenes.base import SceneFamily
+from gqn.data.shard import encode_png
+from gqn.data.store_writer import StoreWriter
 
 log = logging.getLogger(__name__)
 

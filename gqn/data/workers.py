@@ -1,7 +1,7 @@
 """Ending DataLoader worker processes promptly, and their errors as one line.
 
 The training loaders' workers ignore SIGINT and SIGTERM (see
-:func:`gqn.data.dataset.ignore_stop_signals`), so Python's exit, which terminates and then joins
+:func:`gqn.data.loader.ignore_stop_signals`), so Python's exit, which terminates and then joins
 daemonic children with no timeout, waits forever on a worker the loader did not shut down,
 e.g. when an error leaves the loader referenced from its traceback. :func:`shutdown_workers`
 ends them the cooperative way (done event, queues), which they do not ignore.

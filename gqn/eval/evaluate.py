@@ -6,7 +6,7 @@ Protocol (fixed and seeded, so two checkpoints are compared on identical inputs)
 context sets are nested (K views are a subset of K + 1 views), and the scenes and query views are
 the same for every K = 1 ... V - 1.
 
-Methods, each scored with :func:`gqn.eval.metrics.image_metrics` against the query image:
+Methods, each scored with :func:`gqn.eval.image_metrics.image_metrics` against the query image:
 
 - ``reconstruction``: posterior mean image (the inference network sees the query image);
 - ``prior_sample``: each of N prior samples scored on its own, the scores averaged over the N;
@@ -24,20 +24,18 @@ row is seeded by ``(seed, K)``: a row is the same whichever other K are evaluate
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from gqn.batch import QueryBatch
-from gqn.data.dataset import SceneDataset, frames_to_images, open_split
-from gqn.eval import metrics
+from gqn.data.collate import frames_to_images
+from gqn.data.dataset import SceneDataset, open_split
+from gqn.eval import image_metrics
 from gqn.eval.baselines import mean_image, nearest_view
 from gqn.losses import nats_to_bits_per_dim
 from gqn.models.base import SceneModel
@@ -142,10 +140,10 @@ def _scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor 
     """Per-query metrics (b,) of a prediction (b, c, s, s), or of each of n predictions
     (b, n, c, s, s) averaged over the n."""
     if pred.dim() == 4:
-        return metrics.image_metrics(pred.clamp(0, 1), target)
+        return image_metrics.image_metrics(pred.clamp(0, 1), target)
     b, n = pred.shape[:2]
     flat_target = target[:, None].expand_as(pred).flatten(0, 1)
-    scores = metrics.image_metrics(pred.flatten(0, 1).clamp(0, 1), flat_target)
+    scores = image_metrics.image_metrics(pred.flatten(0, 1).clamp(0, 1), flat_target)
     return {k: None if v is None else v.view(b, n).mean(1) for k, v in scores.items()}
 
 
@@ -189,7 +187,7 @@ def _evaluate_k(
     row: dict[str, Any] = {"k": k, **elbo.means(("nll_nats", "kl_nats"))}
     row["nll_bits_per_dim"] = nats_to_bits_per_dim(row["nll_nats"], dims)
     row["kl_bits_per_dim"] = nats_to_bits_per_dim(row["kl_nats"], dims)
-    row["methods"] = {m: acc.means(metrics.METRICS) for m, acc in per_method.items()}
+    row["methods"] = {m: acc.means(image_metrics.METRICS) for m, acc in per_method.items()}
     log.info(
         "K=%d: nll %.1f kl %.2f nats; SSIM recon %.3f prior %.3f nearest %.3f",
         k,
@@ -257,108 +255,12 @@ def evaluate(
         "seed": seed,
         "sigma": sigma,
         "protocol": PROTOCOL,
-        "metrics": metrics.settings(),
-        "ms_ssim_available": metrics.ms_ssim_available(size),
+        "metrics": image_metrics.settings(),
+        "ms_ssim_available": image_metrics.ms_ssim_available(size),
         "methods": list(METHODS),
         "rows": rows,
         "wall_s": time.perf_counter() - start,
     }
-
-
-def _fmt(value: float | None, digits: int) -> str:
-    if value is None:
-        return "n/a"
-    if math.isinf(value):
-        return "inf"
-    return f"{value:.{digits}f}"
-
-
-METRIC_DIGITS = {"mse": 4, "psnr": 2, "ssim": 3, "ms_ssim": 3}
-
-
-def metrics_table(result: dict[str, Any], ks: list[int] | None = None) -> str:
-    """Markdown table: one row per (K, method), columns MSE, PSNR (dB), SSIM, MS-SSIM."""
-    lines = [
-        "| K | method | MSE | PSNR (dB) | SSIM | MS-SSIM |",
-        "|---:|---|---:|---:|---:|---:|",
-    ]
-    for row in result["rows"]:
-        if ks is not None and row["k"] not in ks:
-            continue
-        for method in result["methods"]:
-            m = row["methods"][method]
-            cells = [_fmt(m[key], METRIC_DIGITS[key]) for key in metrics.METRICS]
-            lines.append(f"| {row['k']} | {method} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def elbo_table(result: dict[str, Any]) -> str:
-    """Markdown table of the ELBO terms per K (nats/image and bits/dim)."""
-    lines = [
-        "| K | NLL (nats/image) | KL (nats/image) | NLL (bits/dim) | KL (bits/dim) |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for row in result["rows"]:
-        lines.append(
-            f"| {row['k']} | {row['nll_nats']:.1f} | {row['kl_nats']:.2f} | "
-            f"{row['nll_bits_per_dim']:.4f} | {row['kl_bits_per_dim']:.5f} |"
-        )
-    return "\n".join(lines)
-
-
-def markdown_report(result: dict[str, Any]) -> str:
-    """The whole ``eval.md``: settings, the ELBO table and the metrics table."""
-    ms = "3 scales, betas (0.0448, 0.2856, 0.3001), torchmetrics"
-    if not result["ms_ssim_available"]:
-        ms = f"n/a at {result['image_size']}x{result['image_size']} (3 scales need > 40 px)"
-    return "\n".join(
-        [
-            "# Evaluation",
-            "",
-            f"- {result['num_scenes']} held-out scenes, {result['views']} views each, "
-            f"{result['image_size']}x{result['image_size']}; one query view per scene, the same "
-            "scenes and queries for every K; context sets nested.",
-            f"- Prior: {result['num_samples']} samples per query (mean image of each sample); "
-            "`prior_sample` = each sample scored alone (mean score), `prior_mean` = their "
-            "pixel-wise mean, `best_of_n` = the sample of lowest MSE.",
-            "- Control: `prior_mean_other_pose` = the mean of N prior samples rendered at the pose "
-            "of another view of the same scene, scored against the query: a model that ignores "
-            "the query pose scores as well here as `prior_mean`.",
-            f"- ELBO terms at pixel sigma {result['sigma']:g}.",
-            "- SSIM: Gaussian window 11, sigma 1.5, data range 1, valid window (pytorch-msssim); "
-            f"PSNR = 10 log10(1/MSE), capped at {metrics.PSNR_CAP:.0f} dB; MS-SSIM: {ms}.",
-            "- Baselines: `nearest_view` = the context image of the closest camera pose, "
-            "`mean_image` = pixel-wise mean training image.",
-            "",
-            "## ELBO terms",
-            "",
-            elbo_table(result),
-            "",
-            "## Image metrics",
-            "",
-            metrics_table(result),
-            "",
-        ]
-    )
-
-
-def write_outputs(result: dict[str, Any], out: str | os.PathLike) -> dict[str, Path]:
-    """Write ``eval.json``, ``eval.md``, ``metrics_vs_k.png`` and ``elbo_vs_k.png`` to ``out``."""
-    from gqn.viz.plots import plot_elbo_vs_k, plot_metrics_vs_k
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "json": out / "eval.json",
-        "markdown": out / "eval.md",
-        "metrics_plot": out / "metrics_vs_k.png",
-        "elbo_plot": out / "elbo_vs_k.png",
-    }
-    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
-    paths["markdown"].write_text(markdown_report(result))
-    plot_metrics_vs_k(result, paths["metrics_plot"])
-    plot_elbo_vs_k(result, paths["elbo_plot"])
-    return paths
 
 
 def evaluate_checkpoint(
@@ -380,6 +282,7 @@ def evaluate_checkpoint(
     dict. Prior samples are drawn on the device, so CPU and GPU results differ in the samples."""
     from gqn.device import pick_device
     from gqn.models.loading import load_model
+    from gqn.viz.eval_report import write_outputs
 
     model, config = load_model(checkpoint, device=pick_device(device))
     frac, split_seed = config.data.test_fraction, config.data.split_seed

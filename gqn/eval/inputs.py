@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gqn.data.dataset import frames_to_images, open_split
+from gqn.data.collate import frames_to_images
+from gqn.data.dataset import open_split
 from gqn.viewpoint import POSE_DIM
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

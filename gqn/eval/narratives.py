@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gqn.data.format import SceneStore
 from gqn.data.render.shapes2d import PALETTE, coverage
 from gqn.data.scenes import Narrative, Story, make_family
+from gqn.data.store import SceneStore
 
 MATCH_DISTANCE = 0.3  # RGB distance under which a pixel counts as the tracked colour (< half of
 # the palette's least pairwise distance, 0.47)

@@ -97,21 +97,23 @@ class ConditionalDRAW(nn.Module):
         )
         self.observation = ObservationHead(canvas_channels, image_channels)
 
-    def _initial(
-        self, cond: torch.Tensor
-    ) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """Zero LSTM state and u_0: the zero canvas, or, on the fused path (no full-resolution
-        canvas until the end), down(u_0) = b_down at the hidden resolution."""
+    def _zero_state(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero LSTM state (c, h), each (b, hidden, H, W) like ``cond`` (b, C, H, W)."""
         b, _, height, width = cond.shape
         zeros = cond.new_zeros(b, self.hidden_channels, height, width)
+        return zeros, zeros
+
+    def _initial_canvas(self, cond: torch.Tensor) -> torch.Tensor:
+        """u_0: the zero canvas (b, canvas, s, s), or, on the fused path (no full-resolution
+        canvas until the end), down(u_0) = b_down (b, canvas, H, W) at the hidden resolution."""
+        b, _, height, width = cond.shape
         if self._fused():
             down = self.inference_steps[0].downsample_canvas
             canvas = cond.new_zeros(b, self.canvas_channels, height, width)
             if down.bias is not None:
                 canvas = canvas + down.bias[:, None, None]
-            return (zeros, zeros), canvas
-        canvas = cond.new_zeros(b, self.canvas_channels, height * self.scale, width * self.scale)
-        return (zeros, zeros), canvas
+            return canvas
+        return cond.new_zeros(b, self.canvas_channels, height * self.scale, width * self.scale)
 
     def _fused(self) -> bool:
         return self.fuse_canvas and len(self.generator_steps) == 1
@@ -143,8 +145,8 @@ class ConditionalDRAW(nn.Module):
         query_cond = torch.cat([F.pixel_unshuffle(query_image, self.scale), cond], dim=1)
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
         inf_prepared = [step.core.prepare(query_cond) for step in self.inference_steps]
-        state_g, canvas = self._initial(cond)
-        state_e = state_g
+        state_g = state_e = self._zero_state(cond)
+        canvas = self._initial_canvas(cond)
         fused = self._fused()
         if fused:  # track sum h^g and down(u_l) at the hidden resolution (module docstring)
             down_up, down_up_bias = self._down_up()
@@ -180,10 +182,13 @@ class ConditionalDRAW(nn.Module):
     ) -> DrawOutput:
         """Sampling pass, z_l ~ pi_l (eqs 4.5-4.9); the inference network is never called."""
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
-        state_g, canvas = self._initial(cond)
+        state_g = self._zero_state(cond)
         fused = self._fused()
-        h_sum = state_g[1]
-        out = DrawOutput(canvas)
+        if fused:  # only sum h^g is tracked: u_0 is never materialised (eq 4.9 after the loop)
+            h_sum = state_g[1]
+        else:
+            canvas = self._initial_canvas(cond)
+        priors, latents = [], []
         for l in range(self.num_steps):
             i = l % len(self.generator_steps)
             gen = self.generator_steps[i]
@@ -194,7 +199,7 @@ class ConditionalDRAW(nn.Module):
                 h_sum = h_sum + state_g[1]
             else:
                 canvas = canvas + gen.upconv(state_g[1])  # eq 4.9
-            out.priors.append(prior)
-            out.latents.append(z)
-        out.canvas = self._final_canvas(h_sum) if fused else canvas
-        return out
+            priors.append(prior)
+            latents.append(z)
+        canvas = self._final_canvas(h_sum) if fused else canvas
+        return DrawOutput(canvas, priors=priors, latents=latents)

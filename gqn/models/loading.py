@@ -20,11 +20,11 @@ from typing import Any
 import torch
 
 import gqn
-from gqn.config import ConfigError, from_dict
 from gqn.io import read_checked
 from gqn.models.base import SceneModel
 from gqn.models.registry import build_model
 from gqn.run_config import RunConfig
+from gqn.typed_config import ConfigError, from_dict
 
 FORMAT_VERSION = 1
 KIND = "gqn-train"

@@ -1,6 +1,6 @@
 """The trainer's data: the training loader and the fixed held-out preview batch.
 
-Wraps :mod:`gqn.data.dataset` for a :class:`~gqn.run_config.DataConfig`: a stored dataset
+Wraps :mod:`gqn.data.loader` for a :class:`~gqn.run_config.DataConfig`: a stored dataset
 (``data.path``) or an online procedural family (``data.family``), checked against the model's
 image size before any step runs.
 """
@@ -15,13 +15,9 @@ import numpy as np
 import torch
 
 from gqn.batch import QueryBatch
-from gqn.data.dataset import (
-    QueryLoader,
-    SceneDataset,
-    collate_scenes,
-    make_loader,
-    open_split,
-)
+from gqn.data.collate import collate_scenes
+from gqn.data.dataset import SceneDataset, open_split
+from gqn.data.loader import QueryLoader, make_loader
 from gqn.data.scenes import make_family
 from gqn.run_config import DataConfig
 from gqn.viewpoint import ViewpointEncoder, viewpoint_encoder

@@ -21,7 +21,6 @@ import numpy as np
 import torch
 
 BOX, SPHERE, CYLINDER, CONE = 0, 1, 2, 3
-KIND_NAMES = {BOX: "box", SPHERE: "sphere", CYLINDER: "cylinder", CONE: "cone"}
 NO_TEXTURE = -1
 
 # Unit-space quadric ``x^2 + y^2 + a z^2 + b z + c = 0`` and squared cap radii per kind

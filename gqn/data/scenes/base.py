@@ -51,7 +51,7 @@ class SceneFamily(abc.ABC):
     ``render_scenes(seed, indices)`` returns ``frames`` uint8 ``(n, V, H, W, 3)`` and raw
     viewpoints ``poses`` float32 ``(n, V, 5)`` of the family's ``viewpoint`` kind: camera poses
     ``(x, y, z, yaw, pitch)`` in radians, or for ``time`` the timestamp in column 0 and zeros
-    (the store's record layout, see :mod:`gqn.viewpoint` and :mod:`gqn.data.format`).
+    (the store's record layout, see :mod:`gqn.viewpoint` and :mod:`gqn.data.shard`).
     Scene ``i`` depends only on ``(name, seed, i)`` and the parameters, never on the batch.
     """
 

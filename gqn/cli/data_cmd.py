@@ -215,14 +215,15 @@ def _convert(args: argparse.Namespace) -> int:
 def _stores(path: Path) -> list[Path]:
     """The store(s) at ``path``: itself, or its train/test sub-stores."""
     from gqn.data.dataset import sub_stores
-    from gqn.data.format import MANIFEST
+    from gqn.data.manifest import MANIFEST
 
     subs = list(sub_stores(path).values())
     return subs if subs and not (path / MANIFEST).exists() else [path]
 
 
 def _print_info(path: Path, verify: bool = False) -> int:
-    from gqn.data.format import SceneStore, bytes_per_image
+    from gqn.data.manifest import bytes_per_image
+    from gqn.data.store import SceneStore
 
     bad = 0
     for root in _stores(Path(path)):
@@ -271,7 +272,7 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from gqn.data.format import SceneStore
+    from gqn.data.store import SceneStore
     from gqn.viz.contact_sheet import contact_sheet
 
     if args.first < 0:

@@ -79,7 +79,8 @@ def _run_dir(checkpoint: str) -> Path:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from gqn.eval.evaluate import evaluate_checkpoint, metrics_table
+    from gqn.eval.evaluate import evaluate_checkpoint
+    from gqn.viz.eval_report import metrics_table
 
     out = args.out or _run_dir(args.checkpoint) / "eval"
     result = evaluate_checkpoint(

@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from gqn.eval.evaluate import BASELINES, elbo_table, metrics_table
+from gqn.eval.evaluate import BASELINES
+from gqn.viz.eval_report import elbo_table, metrics_table
 
 SECTIONS = (
     "## Summary",

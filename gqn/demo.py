@@ -17,10 +17,9 @@ Wall times per stage are kept in ``OUT/stages.json``.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 # The repository's configs/demo.yaml (a source checkout), whatever the working directory.
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 STAGES = ("data", "train", "eval", "sample", "report")
 # The demo's sizes, and those of --tiny: a seconds-long run of every stage (tests, smoke
 # checks; not a meaningful model). A size given on the command line wins over both.
@@ -52,38 +51,22 @@ TINY_OVERRIDES = [
 ]
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="generate data, train, evaluate, sample and write OUT/report.md (resumable)",
-        description=__doc__.split("\n\n")[0],
-    )
-    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder")
-    p.add_argument(
-        "--config",
-        type=Path,
-        default=DEFAULT_CONFIG,
-        help="training config (default: configs/demo.yaml of this source checkout)",
-    )
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="training config overrides")
-    sizes = {
-        "scenes": "scenes to generate",
-        "views": "views per scene",
-        "eval_scenes": "held-out scenes to evaluate",
-        "samples": "prior samples per query (N)",
-        "frames": "orbit frames",
-        "compare": "scenes in the comparison grid",
-    }
-    for key, what in sizes.items():
-        p.add_argument(
-            f"--{key.replace('_', '-')}",
-            type=int,
-            default=None,
-            help=f"{what} (default {FULL[key]}; {TINY[key]} with --tiny)",
-        )
-    p.add_argument("--data-seed", type=int, default=0)
-    p.add_argument("--tiny", action="store_true", help="seconds-long smoke run of every stage")
-    p.set_defaults(handler=run)
+@dataclasses.dataclass
+class DemoSettings:
+    """What one demo makes: its folder, training config and overrides, and sizes (``None``:
+    :data:`FULL`'s, or :data:`TINY`'s with ``tiny``)."""
+
+    out: Path = Path("runs/demo")
+    config: Path = DEFAULT_CONFIG
+    overrides: list[str] = dataclasses.field(default_factory=list)
+    scenes: int | None = None
+    views: int | None = None
+    eval_scenes: int | None = None
+    samples: int | None = None
+    frames: int | None = None
+    compare: int | None = None
+    data_seed: int = 0
+    tiny: bool = False
 
 
 class StageFailed(RuntimeError):
@@ -108,21 +91,21 @@ class StageClock:
         self.seconds.setdefault(stage, 0.0)
 
 
-def _data_stage(args: argparse.Namespace, image_size: int, clock: StageClock) -> Path:
-    from gqn.data.format import read_manifest
+def _data_stage(settings: DemoSettings, image_size: int, clock: StageClock) -> Path:
     from gqn.data.generate import generate_dataset, procedural_source
+    from gqn.data.manifest import read_manifest
     from gqn.data.scenes import make_family
 
-    path = args.out / "data"
-    family = make_family("shepard-metzler", image_size=image_size, views=args.views)
+    path = settings.out / "data"
+    family = make_family("shepard-metzler", image_size=image_size, views=settings.views)
     if (path / "manifest.json").exists():
         m = read_manifest(path)
-        source = json.loads(json.dumps(procedural_source(family, args.data_seed)))
-        if m.complete and m.num_scenes >= args.scenes and m.source == source:
+        source = json.loads(json.dumps(procedural_source(family, settings.data_seed)))
+        if m.complete and m.num_scenes >= settings.scenes and m.source == source:
             clock.reuse("data")
             return path
     start = time.perf_counter()
-    generate_dataset(family, path, args.scenes, seed=args.data_seed, shard_scenes=500)
+    generate_dataset(family, path, settings.scenes, seed=settings.data_seed, shard_scenes=500)
     clock.done("data", time.perf_counter() - start)
     return path
 
@@ -134,7 +117,7 @@ def _stage_inputs(data: Path, checkpoint: Path) -> dict[str, Any]:
     """What eval and sample outputs depend on besides their own arguments: the checkpoint file
     (path and modification time, so a retrained run is not mistaken for the old one) and the
     number of scenes in the store (the test split is drawn over it)."""
-    from gqn.data.format import read_manifest
+    from gqn.data.manifest import read_manifest
 
     return {
         "checkpoint": str(checkpoint),
@@ -165,9 +148,9 @@ def _settings_differences(config: Any, state: dict[str, Any]) -> list[str]:
     """Keys (``model.*``, ``optim.*``, ``data.*``, ``seed``) whose values differ between a
     finished run's checkpoint and the requested config; logging, health checks, speed switches,
     the device and a lower ``optim.max_steps`` do not change what the run trained."""
-    from gqn.config import to_dict
     from gqn.models.loading import run_config_of
     from gqn.train.checkpoint import config_differences
+    from gqn.typed_config import to_dict
 
     trained, wanted = to_dict(run_config_of(state)), to_dict(config)
     for settings in (trained, wanted):
@@ -177,15 +160,15 @@ def _settings_differences(config: Any, state: dict[str, Any]) -> list[str]:
     return config_differences(trained, wanted)
 
 
-def _train_stage(args: argparse.Namespace, data: Path, clock: StageClock):
+def _train_stage(settings: DemoSettings, data: Path, clock: StageClock):
     from gqn.models.loading import find_latest, load_checkpoint
     from gqn.run_config import load_run_config
     from gqn.train.trainer import train
 
-    run_dir = args.out / "run"
-    overrides = [*(TINY_OVERRIDES if args.tiny else []), *args.overrides]
+    run_dir = settings.out / "run"
+    overrides = [*(TINY_OVERRIDES if settings.tiny else []), *settings.overrides]
     overrides += [f"data.path={data}", f"out_dir={run_dir}"]
-    config = load_run_config(args.config, overrides)
+    config = load_run_config(settings.config, overrides)
     latest = find_latest(run_dir) if run_dir.exists() else None
     if latest is not None:
         state = load_checkpoint(latest, resume=True)
@@ -206,17 +189,17 @@ def _train_stage(args: argparse.Namespace, data: Path, clock: StageClock):
     return config, result.checkpoint
 
 
-def _eval_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: StageClock):
+def _eval_stage(settings: DemoSettings, data: Path, checkpoint: Path, clock: StageClock):
     from gqn.eval.evaluate import METHODS, PROTOCOL, evaluate_checkpoint
 
-    out = args.out / "eval"
+    out = settings.out / "eval"
     marker = out / MARKER
     made_with = {
         **_stage_inputs(data, checkpoint),
         "methods": list(METHODS),
         "protocol": PROTOCOL,
-        "scenes": args.eval_scenes,
-        "samples": args.samples,
+        "scenes": settings.eval_scenes,
+        "samples": settings.samples,
     }
     if _made_with(marker, made_with, [out / "eval.json"]):
         clock.reuse("eval")
@@ -224,14 +207,19 @@ def _eval_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: S
     marker.unlink(missing_ok=True)  # outputs of an interrupted redo are never reused
     start = time.perf_counter()
     result = evaluate_checkpoint(
-        checkpoint, data, out, num_scenes=args.eval_scenes, num_samples=args.samples, device="auto"
+        checkpoint,
+        data,
+        out,
+        num_scenes=settings.eval_scenes,
+        num_samples=settings.samples,
+        device="auto",
     )
     _mark(marker, made_with)
     clock.done("eval", time.perf_counter() - start)
     return result
 
 
-def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock: StageClock):
+def _sample_stage(settings: DemoSettings, data: Path, checkpoint: Path, clock: StageClock):
     from gqn.data.dataset import open_split
     from gqn.device import pick_device
     from gqn.eval.inputs import load_dataset_scene
@@ -239,10 +227,14 @@ def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock:
     from gqn.models.loading import load_model
     from gqn.viz.grids import comparison_grid, strip
 
-    figures = args.out / "figures"
+    figures = settings.out / "figures"
     names = ("samples.png", "orbit.gif", "context.png", "comparison.png")
     marker = figures / MARKER
-    made_with = {**_stage_inputs(data, checkpoint), "frames": args.frames, "compare": args.compare}
+    made_with = {
+        **_stage_inputs(data, checkpoint),
+        "frames": settings.frames,
+        "compare": settings.compare,
+    }
     if _made_with(marker, made_with, [figures / n for n in names]):
         clock.reuse("sample")
         return {n: figures / n for n in names}
@@ -253,21 +245,28 @@ def _sample_stage(args: argparse.Namespace, data: Path, checkpoint: Path, clock:
     images, poses = load_dataset_scene(data, 0, "test", frac, split_seed)
     k = max(1, images.shape[0] - 4)
     sample_scene(
-        model, images, poses, figures, context=k, num_samples=4, orbit_frames=args.frames, scale=3
+        model,
+        images,
+        poses,
+        figures,
+        context=k,
+        num_samples=4,
+        orbit_frames=settings.frames,
+        scale=3,
     )
     strip(images[:k], scale=3).save(figures / "context.png")
     test = open_split(data, "test", frac, split_seed)
-    columns = truth_posterior_prior(model, test, args.compare, context=k)
+    columns = truth_posterior_prior(model, test, settings.compare, context=k)
     comparison_grid(columns, scale=3).save(figures / "comparison.png")
     _mark(marker, made_with)
     clock.done("sample", time.perf_counter() - start)
     return {n: figures / n for n in names}
 
 
-def _config_summary(config: Any, data: Path, args: argparse.Namespace) -> dict[str, Any]:
+def config_summary(config: Any, data: Path, settings: DemoSettings) -> dict[str, Any]:
     m, o, d = config.model, config.optim, config.data
     return {
-        "data": f"{data}: Shepard-Metzler, {args.scenes} scenes x {args.views} views, "
+        "data": f"{data}: Shepard-Metzler, {settings.scenes} scenes x {settings.views} views, "
         f"{m.image_size}x{m.image_size}, test fraction {d.test_fraction}",
         "model": f"{m.representation} representation, r {m.r_channels}, hidden "
         f"{m.hidden_channels}, canvas {m.canvas_channels}, z {m.latent_channels}, "
@@ -280,39 +279,39 @@ def _config_summary(config: Any, data: Path, args: argparse.Namespace) -> dict[s
             if d.pool_scenes
             else ""
         ),
-        "config": f"{args.config} (+ overrides {args.overrides})"
-        if args.overrides
-        else str(args.config),
+        "config": f"{settings.config} (+ overrides {settings.overrides})"
+        if settings.overrides
+        else str(settings.config),
     }
 
 
-def run(args: argparse.Namespace) -> int:
-    from gqn.run_config import load_run_config
-    from gqn.viz.plots import plot_loss_curves, read_jsonl
-    from gqn.viz.report import ReportInputs, write_report
+def run_demo(settings: DemoSettings) -> Path:
+    """Run (or continue) every stage into ``settings.out``; returns the report's path.
 
-    if not args.config.is_file():
+    Raises :class:`StageFailed` when training ends without its final checkpoint."""
+    from gqn.run_config import load_run_config
+    from gqn.viz.demo_report import ReportInputs, write_report
+    from gqn.viz.plots import plot_loss_curves, read_jsonl
+
+    if not settings.config.is_file():
         raise FileNotFoundError(
-            f"training config {args.config} does not exist; pass one with --config PATH"
+            f"training config {settings.config} does not exist; pass one with --config PATH"
         )
-    for key, value in (TINY if args.tiny else FULL).items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    args.out.mkdir(parents=True, exist_ok=True)
-    clock = StageClock(args.out / "stages.json")
-    image_size = load_run_config(args.config, args.overrides).model.image_size
-    data = _data_stage(args, image_size, clock)
-    try:
-        config, checkpoint = _train_stage(args, data, clock)
-    except StageFailed as e:
-        print(f"gqn demo: {e}; rerun `gqn demo` to continue", file=sys.stderr)
-        return 3
-    result = _eval_stage(args, data, checkpoint, clock)
-    figures = _sample_stage(args, data, checkpoint, clock)
+    sizes = TINY if settings.tiny else FULL
+    settings = dataclasses.replace(
+        settings, **{k: v for k, v in sizes.items() if getattr(settings, k) is None}
+    )
+    settings.out.mkdir(parents=True, exist_ok=True)
+    clock = StageClock(settings.out / "stages.json")
+    image_size = load_run_config(settings.config, settings.overrides).model.image_size
+    data = _data_stage(settings, image_size, clock)
+    config, checkpoint = _train_stage(settings, data, clock)
+    result = _eval_stage(settings, data, checkpoint, clock)
+    figures = _sample_stage(settings, data, checkpoint, clock)
     start = time.perf_counter()
     loss_png = plot_loss_curves(
-        read_jsonl(args.out / "run" / "metrics.jsonl"),
-        args.out / "figures" / "loss_curves.png",
+        read_jsonl(settings.out / "run" / "metrics.jsonl"),
+        settings.out / "figures" / "loss_curves.png",
         keys=("nll_nats", "kl_nats", "recon_psnr_db"),
     )
     clock.done("report", time.perf_counter() - start)
@@ -321,13 +320,11 @@ def run(args: argparse.Namespace) -> int:
         comparison_png=figures["comparison.png"],
         samples_png=figures["samples.png"],
         orbit_gif=figures["orbit.gif"],
-        metrics_png=args.out / "eval" / "metrics_vs_k.png",
+        metrics_png=settings.out / "eval" / "metrics_vs_k.png",
         loss_png=loss_png,
         eval_result=result,
         stage_seconds={s: clock.seconds[s] for s in STAGES if s in clock.seconds},
         reused=clock.reused,
-        config=_config_summary(config, data, args),
+        config=config_summary(config, data, settings),
     )
-    report = write_report(inputs, args.out / "report.md")
-    print(f"wrote {report}")
-    return 0
+    return write_report(inputs, settings.out / "report.md")
