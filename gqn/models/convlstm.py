@@ -89,3 +89,9 @@ class ConvLSTMCell(nn.Module):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return c, h
+
+    def zero_state(self, like: torch.Tensor) -> LSTMState:
+        """Zero (c, h) matching ``like``'s batch, spatial size, dtype and device."""
+        b, _, height, width = like.shape
+        zeros = like.new_zeros(b, self.hidden_channels, height, width)
+        return zeros, zeros

@@ -97,12 +97,6 @@ class ConditionalDRAW(nn.Module):
         )
         self.observation = ObservationHead(canvas_channels, image_channels)
 
-    def _zero_state(self, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Zero LSTM state (c, h), each (b, hidden, H, W) like ``cond`` (b, C, H, W)."""
-        b, _, height, width = cond.shape
-        zeros = cond.new_zeros(b, self.hidden_channels, height, width)
-        return zeros, zeros
-
     def _initial_canvas(self, cond: torch.Tensor) -> torch.Tensor:
         """u_0: the zero canvas (b, canvas, s, s), or, on the fused path (no full-resolution
         canvas until the end), down(u_0) = b_down (b, canvas, H, W) at the hidden resolution."""
@@ -145,7 +139,7 @@ class ConditionalDRAW(nn.Module):
         query_cond = torch.cat([F.pixel_unshuffle(query_image, self.scale), cond], dim=1)
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
         inf_prepared = [step.core.prepare(query_cond) for step in self.inference_steps]
-        state_g = state_e = self._zero_state(cond)
+        state_g = state_e = self.generator_steps[0].core.zero_state(cond)
         canvas = self._initial_canvas(cond)
         fused = self._fused()
         if fused:  # track sum h^g and down(u_l) at the hidden resolution (module docstring)
@@ -182,7 +176,7 @@ class ConditionalDRAW(nn.Module):
     ) -> DrawOutput:
         """Sampling pass, z_l ~ pi_l (eqs 4.5-4.9); the inference network is never called."""
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
-        state_g = self._zero_state(cond)
+        state_g = self.generator_steps[0].core.zero_state(cond)
         fused = self._fused()
         if fused:  # only sum h^g is tracked: u_0 is never materialised (eq 4.9 after the loop)
             h_sum = state_g[1]
