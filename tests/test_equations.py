@@ -272,3 +272,32 @@ def test_silent_broadcasts_are_refused():
         gaussian_nll(x, x[:1], 0.7)
     per_dim = torch.full_like(x, 0.7)  # a sigma of x's shape is one per dimension
     torch.testing.assert_close(gaussian_nll(x, x * 0.5, per_dim), gaussian_nll(x, x * 0.5, 0.7))
+
+
+def test_pyramid_is_four_strided_convolutions_on_the_broadcast_viewpoint():
+    torch.manual_seed(0)
+    net = make_representation("pyramid", 16, r_channels=4)
+    assert [(c.out_channels, c.stride[0]) for c in net.convs] == [
+        (32, 2),
+        (64, 2),
+        (128, 2),
+        (4, 2),
+    ]
+    x, v = torch.rand(2, 3, 16, 16), torch.randn(2, 7)
+    h = torch.cat([x, v[:, :, None, None].expand(-1, -1, 16, 16)], 1)
+    for conv in net.convs:
+        h = F.relu(conv(h))
+    torch.testing.assert_close(net(x, v), h)
+    assert net(x, v).shape == (2, 4, 1, 1) and net.output_size == 1
+
+
+def test_sample_is_represent_then_generate():
+    model = micro()
+    batch = scenes(n=2)
+    args = (batch.context_images, batch.context_viewpoints)
+    sampled = model.sample(
+        *args, batch.target_viewpoints, None, 2, torch.Generator().manual_seed(1)
+    )
+    r = model.represent(*args)
+    generated = model.generate(r, batch.target_viewpoints, 2, torch.Generator().manual_seed(1))
+    assert torch.equal(sampled, generated)
