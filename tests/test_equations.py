@@ -121,12 +121,20 @@ def test_per_step_weights_are_used_at_their_own_step():
     assert not torch.allclose(after.priors[1][0], before.priors[1][0])
 
 
+def spread(model: GQN) -> GQN:
+    """Means spread well beyond [0, 1], so that clamping shows."""
+    with torch.no_grad():
+        model.draw.observation.conv.weight.mul_(200.0)
+    return model
+
+
 def test_elbo_terms_are_the_observation_nll_and_its_error():
-    model = micro()
+    model = spread(micro())
     batch = scenes(n=2)
     batch.target_mask[1, 1] = False
     torch.manual_seed(4)
     terms = model.elbo(batch, 0.3)
+    assert (terms.mean < 0).any() and (terms.mean > 1).any()  # the NLL scores the raw mean
     torch.manual_seed(4)
     recon = model.reconstruct(batch)
     torch.testing.assert_close(recon, terms.mean.clamp(0, 1))
@@ -167,6 +175,14 @@ def test_generate_is_scene_sample_view_ordered():
                 torch.testing.assert_close(images[i, s, j], alone, rtol=0, atol=1e-3)
     assert (images[:, 0, 0] - images[:, 0, 1]).abs().max() > 1e-2  # views differ
     assert (images[0] - images[1]).abs().max() > 1e-2  # scenes differ
+
+
+def test_prior_means_are_clamped_to_the_unit_interval():
+    model = spread(micro())
+    batch = scenes()
+    r = model.represent(batch.context_images, batch.context_viewpoints)
+    images = model.generate(r, batch.target_viewpoints, 2)
+    assert images.min() == 0 and images.max() == 1  # raw means beyond both ends, clamped
 
 
 def test_return_sample_is_the_mean_plus_sigma_times_noise_drawn_after_the_latents():
