@@ -2,6 +2,7 @@
 when one term is wrong (found by mutation testing, docs/testing.md). Micro models (8x8 images,
 2 DRAW steps, 4 channels) keep every test well under a second."""
 
+import dataclasses
 import math
 
 import pytest
@@ -132,8 +133,11 @@ def test_elbo_terms_are_the_observation_nll_and_its_error():
     model = spread(micro())
     batch = scenes(n=2)
     batch.target_mask[1, 1] = False
+    batch.context_mask[0, 1] = False
+    batch.context_images[0, 1] = float("nan")  # a masked context slot reaches nothing
     torch.manual_seed(4)
     terms = model.elbo(batch, 0.3)
+    assert torch.isfinite(terms.nll_per_target).all() and torch.isfinite(terms.kl).all()
     assert (terms.mean < 0).any() and (terms.mean > 1).any()  # the NLL scores the raw mean
     torch.manual_seed(4)
     recon = model.reconstruct(batch)
@@ -146,7 +150,9 @@ def test_elbo_terms_are_the_observation_nll_and_its_error():
     assert terms.num_dims == 3 * 8 * 8
     # the KL of a masked target is not counted; the others' are summed
     torch.manual_seed(4)
-    full = model.elbo(scenes(n=2), 0.3)
+    full = model.elbo(
+        dataclasses.replace(batch, target_mask=torch.ones(2, 2, dtype=torch.bool)), 0.3
+    )
     assert torch.allclose(terms.kl_groups["draw"][0], full.kl_groups["draw"][0])
     assert (terms.kl_groups["draw"][1] < full.kl_groups["draw"][1]).all()
 
