@@ -323,3 +323,13 @@ def test_sample_is_represent_then_generate():
     r = model.represent(*args)
     generated = model.generate(r, batch.target_viewpoints, 2, torch.Generator().manual_seed(1))
     assert torch.equal(sampled, generated)
+
+
+def test_forward_is_the_elbo_and_ddp_looks_for_unused_parameters_only_when_k_can_be_0():
+    model = micro()
+    batch = scenes()
+    torch.manual_seed(2)
+    called = model(batch, 0.5)
+    torch.manual_seed(2)
+    assert torch.equal(called.nll, model.elbo(batch, 0.5).nll)
+    assert model.ddp_find_unused_parameters(0) and not model.ddp_find_unused_parameters(1)
