@@ -92,6 +92,19 @@ def test_posterior_latents_are_reparameterised_with_the_generator(core_weights):
 
 
 @pytest.mark.parametrize("core_weights", CORES)
+def test_prior_latents_are_sampled_from_the_prior_with_the_generator(core_weights):
+    model = micro(core_weights=core_weights)
+    batch = scenes()
+    r = model.represent(batch.context_images, batch.context_viewpoints)
+    cond = model.condition(r, batch.target_viewpoints[:, 0])
+    out = model.draw.prior_pass(cond, torch.Generator().manual_seed(3))
+    assert len(out.priors) == len(out.latents) == 2
+    g = torch.Generator().manual_seed(3)
+    for (mean, std), z in zip(out.priors, out.latents, strict=True):
+        torch.testing.assert_close(z, mean + std * torch.randn(mean.shape, generator=g))
+
+
+@pytest.mark.parametrize("core_weights", CORES)
 def test_fused_canvas_equals_the_full_resolution_canvas(core_weights):
     # u_L = UpConv(sum h^g) + L b_up and down(u_l) tracked at the hidden resolution (fused path)
     # equal summing UpConv(h^g_l) on the full-resolution canvas, in both passes.
@@ -176,7 +189,9 @@ def test_generate_is_scene_sample_view_ordered():
     assert images.shape == (2, 2, 3, 3, 8, 8)
     for i in range(2):
         for j in range(3):
-            alone = model.generate(r[i : i + 1], v[i : i + 1, j : j + 1])[0, 0, 0]
+            alone = model.generate(r[i : i + 1], v[i : i + 1, j : j + 1])
+            assert alone.shape == (1, 1, 1, 3, 8, 8)  # one sample by default
+            alone = alone[0, 0, 0]
             for s in range(2):
                 torch.testing.assert_close(images[i, s, j], alone, rtol=0, atol=1e-3)
     assert (images[:, 0, 0] - images[:, 0, 1]).abs().max() > 1e-2  # views differ
@@ -203,6 +218,19 @@ def test_return_sample_is_the_mean_plus_sigma_times_noise_drawn_after_the_latent
     )
     assert torch.equal(again, means)
     torch.testing.assert_close(sample, means + 0.3 * noise)
+    for sigma in (None, 0.0):
+        with pytest.raises(ValueError, match="sigma > 0"):
+            model.generate(r, batch.target_viewpoints, 1, None, True, sigma)
+    # the noise is drawn in the model's precision
+    model = model.double()
+    r = model.represent(batch.context_images.double(), batch.context_viewpoints.double())
+    g = torch.Generator().manual_seed(5)
+    means = model.generate(r, batch.target_viewpoints.double(), 1, g)
+    noise = torch.randn(means.shape, generator=g, dtype=torch.float64)
+    _, sample = model.generate(
+        r, batch.target_viewpoints.double(), 1, torch.Generator().manual_seed(5), True, 0.3
+    )
+    torch.testing.assert_close(sample, means + 0.3 * noise, rtol=0, atol=1e-12)
 
 
 def test_gaussian_head_mean_then_softplus_std():
@@ -292,6 +320,9 @@ def test_silent_broadcasts_are_refused():
         gaussian_nll(x, x, torch.full((2, 1, 1, 1), 0.7))
     with pytest.raises(ValueError, match="shape of x"):
         gaussian_nll(x, x[:1], 0.7)
+    for viewpoints in (batch.target_viewpoints[:, 0], batch.target_viewpoints[..., :5]):
+        with pytest.raises(ValueError, match="viewpoints must be"):
+            model.generate(r, viewpoints)
     per_dim = torch.full_like(x, 0.7)  # a sigma of x's shape is one per dimension
     torch.testing.assert_close(gaussian_nll(x, x * 0.5, per_dim), gaussian_nll(x, x * 0.5, 0.7))
 
@@ -333,3 +364,12 @@ def test_forward_is_the_elbo_and_ddp_looks_for_unused_parameters_only_when_k_can
     torch.manual_seed(2)
     assert torch.equal(called.nll, model.elbo(batch, 0.5).nll)
     assert model.ddp_find_unused_parameters(0) and not model.ddp_find_unused_parameters(1)
+
+
+def test_gaussian_nll_keeps_fp64_sigma():
+    g = torch.Generator().manual_seed(0)
+    x, mean = torch.rand(2, 3, 4, 4, generator=g).double(), torch.rand(2, 3, 4, 4, generator=g)
+    reference = -Normal(mean.double(), 0.7).log_prob(x).flatten(1).sum(1)
+    nll = gaussian_nll(x, mean.double(), 0.7)
+    assert nll.dtype == torch.float64
+    torch.testing.assert_close(nll, reference, rtol=1e-13, atol=0)
