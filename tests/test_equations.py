@@ -109,6 +109,7 @@ def test_fused_canvas_equals_the_full_resolution_canvas(core_weights):
     # u_L = UpConv(sum h^g) + L b_up and down(u_l) tracked at the hidden resolution (fused path)
     # equal summing UpConv(h^g_l) on the full-resolution canvas, in both passes.
     model = micro(core_weights=core_weights, num_steps=3)
+    assert model.draw._fused() == (core_weights == "shared")  # the default takes the fast path
     batch = scenes()
     fused = posterior(model, batch)
     model.draw.fuse_canvas = False
@@ -373,3 +374,22 @@ def test_gaussian_nll_keeps_fp64_sigma():
     nll = gaussian_nll(x, mean.double(), 0.7)
     assert nll.dtype == torch.float64
     torch.testing.assert_close(nll, reference, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize("core_weights", CORES)
+def test_core_weights_and_kernel_sizes(core_weights):
+    model = micro(core_weights=core_weights, num_steps=3, kernel_size=5)
+    copies = 1 if core_weights == "shared" else 3
+    draw = model.draw
+    assert len(draw.generator_steps) == len(draw.inference_steps) == copies
+    for step in [*draw.generator_steps, *draw.inference_steps]:
+        assert step.core.gates.kernel_size == (5, 5)
+        head = step.prior if hasattr(step, "prior") else step.posterior
+        assert head.conv.kernel_size == (5, 5)
+
+
+def test_config_bounds():
+    for bad in (dict(image_size=50), dict(image_size=4), dict(num_steps=0), dict(kernel_size=4)):
+        with pytest.raises(ValueError):
+            GQNConfig(**bad)
+    GQNConfig(num_steps=1, latent_channels=1, kernel_size=1, image_size=8)
