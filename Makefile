@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean mutation
 
 # TORCH_INDEX: an extra index for torch, e.g. https://download.pytorch.org/whl/cpu on a machine
 # whose pip would otherwise fetch the CUDA build (several GB): its 2.13.0+cpu outranks PyPI's
@@ -36,4 +36,10 @@ bench: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache mutants
+
+# Mutation testing of the model and loss code ([tool.mutmut] in pyproject.toml, docs/testing.md):
+# 2 workers; `mutmut results` lists the survivors, `mutmut show NAME` shows one.
+mutation: install
+	rm -rf mutants
+	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run --max-children 2

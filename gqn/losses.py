@@ -29,10 +29,19 @@ def _at_least_fp32(tensor: torch.Tensor) -> torch.Tensor:
 def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
     """-ln N(x | mean, sigma^2 I), summed over all but the first dimension: ``(b, ...) -> (b,)``.
 
+    ``sigma``: a number, a 0-d tensor or a tensor of x's shape (one per dimension); any other
+    shape, like a ``mean`` of another shape than ``x``, is refused rather than broadcast.
     Computed in at least fp32 whatever the inputs' precision (e.g. a bf16 mean under autocast).
     """
+    if x.shape != mean.shape:
+        raise ValueError(f"mean {tuple(mean.shape)} must have the shape of x {tuple(x.shape)}")
     x, mean = _at_least_fp32(x), _at_least_fp32(mean)
     sigma = torch.as_tensor(sigma, dtype=mean.dtype, device=mean.device)
+    if sigma.dim() != 0 and sigma.shape != x.shape:
+        raise ValueError(
+            f"sigma must be a number or a tensor of x's shape {tuple(x.shape)}, "
+            f"got shape {tuple(sigma.shape)}"
+        )
     per_dim = 0.5 * ((x - mean) / sigma) ** 2 + sigma.log() + 0.5 * LOG_2PI
     return per_dim.flatten(1).sum(1)
 

@@ -53,6 +53,9 @@ def test_fast_path_elbo_and_gradients_equal_reference(core_weights):
 @pytest.mark.parametrize("core_weights", CORES)
 def test_fast_path_prior_samples_equal_reference(core_weights):
     fast, reference = fast_and_reference(core_weights)
+    with torch.no_grad():  # centre the untrained means in [0, 1]: clamping must not hide them
+        for model in (fast, reference):
+            model.draw.observation.conv.bias.fill_(0.5)
     batch = random_batch()
     samples = []
     for model in (fast, reference):
@@ -68,6 +71,8 @@ def test_fast_path_prior_samples_equal_reference(core_weights):
                 )
             )
     torch.testing.assert_close(samples[0], samples[1], rtol=1e-5, atol=1e-6)
+    inside = ((samples[0] > 0) & (samples[0] < 1)).float().mean()
+    assert inside > 0.9, f"only {inside:.0%} of the compared pixels are not clamped"
 
 
 @pytest.mark.parametrize("core_weights", CORES)

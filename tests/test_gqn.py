@@ -10,6 +10,7 @@ def n_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("representation", ["pyramid", "tower", "pool"])
 @pytest.mark.parametrize("size", [32, 64, 128])
 @pytest.mark.parametrize("core_weights", ["shared", "per_step"])
@@ -256,6 +257,7 @@ def test_mean_aggregation_model_does_not_grow_r_with_repeated_views():
     torch.testing.assert_close(summed.represent(x4, v4), 4 * summed.represent(x, v))
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_one_batch():
     torch.manual_seed(0)
     model = GQN(tiny_config(image_size=32, num_steps=2, hidden_channels=16))

@@ -192,14 +192,21 @@ class GQN(SceneModel):
             raise ValueError(
                 f"query_viewpoint must be (b, {d}), got {tuple(query_viewpoint.shape)}"
             )
-        channels = self.config.r_channels
-        if r.dim() != 4 or r.shape[:2] != (b, channels) or r.shape[-1] not in (1, size):
-            raise ValueError(
-                f"r must be (b={b}, {channels}, 1 or {size}, same), got {tuple(r.shape)}"
-            )
+        self._check_r(r, b)
         v = self.pose_map(query_viewpoint, size, size)
         r = r.expand(b, r.shape[1], size, size)
         return torch.cat([v, r], dim=1)
+
+    def _check_r(self, r: torch.Tensor, m: int) -> None:
+        """Refuse an r that would broadcast silently: exactly (m, r_channels, 1, 1) or
+        (m, r_channels, s/4, s/4) for m queries (never batch 1 for m, never (m, C, s/4, 1))."""
+        channels, size = self.config.r_channels, self.hidden_size
+        if tuple(r.shape) not in ((m, channels, 1, 1), (m, channels, size, size)):
+            raise ValueError(
+                f"r must be (m={m}, {channels}, 1, 1) or (m={m}, {channels}, {size}, {size}) for "
+                f"m queries: one r per scene from represent(), got {tuple(r.shape)} after "
+                "repeating it for each query"
+            )
 
     @staticmethod
     def _per_view(r: torch.Tensor, m: int) -> torch.Tensor:

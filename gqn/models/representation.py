@@ -162,6 +162,11 @@ def aggregate(
     """r = sum_k mask_k * f(x_k, v_k) (eq 4.4), all b*k views in one batched call; with
     ``reduction="mean"`` the sum is divided by the number of unmasked views of each scene.
 
+    Masking is by selection: a masked view's image and viewpoint are replaced by zeros before f
+    (its r_k is then finite and weighted by 0), so whatever a masked slot holds (NaN, inf) can
+    reach neither r nor the gradients; for finite inputs r is bit-identical to weighting the
+    r_k of the inputs as given.
+
     Shapes: images (b, k, c, s, s), viewpoints (b, k, d), mask (b, k) bool
     -> r (b, r_channels, rh, rw). A scene with no (unmasked) view has r = 0.
     """
@@ -171,6 +176,8 @@ def aggregate(
     size = network.output_size
     if k == 0:
         return images.new_zeros(b, network.r_channels, size, size)
+    images = torch.where(mask[:, :, None, None, None], images, images.new_zeros(()))
+    viewpoints = torch.where(mask[:, :, None], viewpoints, viewpoints.new_zeros(()))
     r_k = network(images.flatten(0, 1), viewpoints.flatten(0, 1))
     r_k = r_k.unflatten(0, (b, k))
     weights = mask.to(r_k.dtype)
