@@ -39,20 +39,24 @@ def add_room(
     room_size: float,
     wall_height: float,
     wall_textures: tuple[int, int, int, int] | None = None,
-) -> None:
+) -> list[tuple[float, float, float]]:
     """The floor slab and four walls (``ROOM_SLOTS`` boxes, open ceiling), each a random colour;
-    ``wall_textures``: texture ids of the four walls (None: plain colours)."""
+    ``wall_textures``: texture ids of the four walls (None: plain colours). Returns the four
+    walls' colours."""
     half, h = room_size / 2, wall_height
     b.box(
         (0, 0, -WALL),
         (half + 2 * WALL, half + 2 * WALL, WALL),
         random_color(rng, (0.1, 0.6), (0.4, 0.9)),
     )
+    colors = []
     for k, (sx, sy) in enumerate(((1, 0), (-1, 0), (0, 1), (0, -1))):
         extent = (WALL, half + 2 * WALL, h / 2) if sx else (half + 2 * WALL, WALL, h / 2)
         centre = (sx * (half + WALL), sy * (half + WALL), h / 2)
         texture = NO_TEXTURE if wall_textures is None else wall_textures[k]
-        b.box(centre, extent, random_color(rng, (0.2, 0.8), (0.5, 0.95)), texture=texture)
+        colors.append(random_color(rng, (0.2, 0.8), (0.5, 0.95)))
+        b.box(centre, extent, colors[-1], texture=texture)
+    return colors
 
 
 def _add_object(
