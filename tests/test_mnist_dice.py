@@ -13,6 +13,7 @@ from gqn.data.render import RenderSettings, render, stack_scenes
 from gqn.data.scenes import make_family, scene_rng
 from gqn.data.scenes.dice_views import (
     SIDES,
+    DiceFaces,
     face_areas,
     hidden_face_targets,
     split_views,
@@ -33,8 +34,9 @@ def test_digit_set_and_distinct_digits_per_scene():
         faces = fam.faces(0, index)
         assert sorted(faces.digits.tolist()) == list(range(6))  # 6 of 6: all distinct
         assert faces.labels.tolist() == labels[faces.digits].tolist()
-    many = [make_family("mnist-dice", **TINY).faces(1, i).digits for i in range(10)]
-    assert all(len(set(d.tolist())) == 6 for d in many) and max(map(max, many)) >= 6
+    many = [make_family("mnist-dice", **TINY).faces(1, i) for i in range(10)]
+    assert all(len(set(f.labels.tolist())) == 6 for f in many)  # six different numerals
+    assert max(f.digits.max() for f in many) >= 10  # from the whole set
 
 
 def test_faces_are_deterministic_and_match_the_rendered_poses():
@@ -76,36 +78,38 @@ def test_seen_faces_agree_with_the_rendered_pixels():
         assert (measured[~seen] < 2 * fam.min_face_area).all()
 
 
-# views x faces (-x, +x, -y, +y, bottom, top); only views 3-5 show +y (3)
-SEEN = np.array(
+# views x faces (-x, +x, -y, +y, bottom, top), areas; view 2 shows a sliver of +y (face 3)
+AREA = 0.1 * np.array(
     [
         [1, 0, 1, 0, 0, 1],
         [0, 1, 1, 0, 0, 1],
-        [1, 1, 0, 0, 0, 1],
+        [1, 1, 0, 0.01, 0, 1],
         [0, 0, 0, 1, 0, 1],
         [1, 0, 0, 1, 0, 1],
         [0, 1, 0, 1, 0, 1],
-    ],
-    bool,
+    ]
 )
+TABLE = DiceFaces(np.arange(6), np.arange(6), AREA, AREA >= 0.005)
 
 
 def test_hidden_face_split_hides_one_side_from_the_context():
     rng = np.random.default_rng(0)
+    seen, hidden = TABLE.seen, TABLE.hidden
     faces = set()
-    for _ in range(20):
-        s = split_views(SEEN, "hidden-face", 2, 2, rng)
+    for _ in range(30):
+        s = split_views(TABLE, "hidden-face", 2, 2, rng)
         assert len(s.context) == 2 and len(s.target) == 2 and s.face in SIDES
-        assert not SEEN[s.context, s.face].any() and SEEN[s.target, s.face].all()
+        assert hidden[s.context, s.face].all() and seen[s.target, s.face].all()
         assert not set(s.context) & set(s.target)
+        assert s.face != 3 or s.context.tolist() == [0, 1]  # never view 2 (a sliver of +y)
         faces.add(s.face)
-    assert len(faces) > 1
-    assert {split_views(SEEN, "hidden-face", 1, 3, rng).face for _ in range(10)} == {0, 1, 3}
-    sides = [split_views(SEEN, "hidden-face", 2, 1, rng, context_sides=3) for _ in range(10)]
-    assert all(SEEN[s.context][:, :4].any(0).sum() == 3 for s in sides)
-    r = split_views(SEEN, "random", 3, 3, rng)
+    assert faces == {0, 1, 2, 3}
+    assert {split_views(TABLE, "hidden-face", 1, 3, rng).face for _ in range(20)} == {0, 1, 3}
+    sides = [split_views(TABLE, "hidden-face", 2, 1, rng, context_sides=3) for _ in range(10)]
+    assert all(seen[s.context][:, :4].any(0).sum() == 3 for s in sides)
+    r = split_views(TABLE, "random", 3, 3, rng)
     assert r.face is None and sorted([*r.context, *r.target]) == list(range(6))
-    t = hidden_face_targets(SEEN, [0, 1], 3, rng)
+    t = hidden_face_targets(TABLE, [0, 1], 3, rng)
     assert t.face == 3 and t.target.tolist() == [3, 4, 5]
 
 
@@ -113,22 +117,24 @@ def test_hidden_face_splits_of_rendered_scenes():
     fam = make_family("mnist-dice", **{**TINY, "views": 12})
     rng = np.random.default_rng(1)
     for index in range(5):
-        seen = fam.faces(0, index).seen
-        s = split_views(seen, "hidden-face", 3, 3, rng)
-        assert s.face in SIDES and seen[s.target, s.face].all()
-        assert not seen[s.context, s.face].any()
-        assert seen[s.context][:, list(SIDES)].any(0).sum() <= 3
+        faces = fam.faces(0, index)
+        s = split_views(faces, "hidden-face", 3, 3, rng)
+        assert s.face in SIDES and faces.seen[s.target, s.face].all()
+        assert (faces.area[s.context, s.face] == 0).all()
+        assert faces.seen[s.context][:, list(SIDES)].any(0).sum() <= 3
 
 
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda r: split_views(SEEN, "fourth-face", 2, 2, r), "unknown split 'fourth-face'"),
-        (lambda r: split_views(SEEN, "random", 4, 3, r), "contexts \\+ targets <= views"),
-        (lambda r: split_views(SEEN, "hidden-face", 5, 1, r), "no side face is missed by 5"),
-        (lambda r: split_views(SEEN, "hidden-face", 2, 1, r, context_sides=4), "context_sides"),
-        (lambda r: hidden_face_targets(SEEN, [0, 1, 3], 1, r), "no face hidden from the context"),
-        (lambda r: hidden_face_targets(SEEN, [0, 1], 4, r), "fewer than 4 views"),
+        (lambda r: split_views(TABLE, "fourth-face", 2, 2, r), "unknown split 'fourth-face'"),
+        (lambda r: split_views(TABLE, "random", 4, 3, r), "contexts \\+ targets <= views"),
+        (lambda r: split_views(TABLE, "hidden-face", 5, 1, r), "no side face is hidden from 5"),
+        (lambda r: split_views(TABLE, "hidden-face", 2, 1, r, context_sides=4), "context_sides"),
+        (lambda r: split_views(TABLE, "hidden-face", 1, 1, r, context_sides=3), "saw 3 sides"),
+        (lambda r: hidden_face_targets(TABLE, [0, 1, 3], 1, r), "no face hidden from the context"),
+        (lambda r: hidden_face_targets(TABLE, [0, 2], 1, r), "no face hidden from the context"),
+        (lambda r: hidden_face_targets(TABLE, [0, 1], 4, r), "fewer than 4 views"),
     ],
 )
 def test_bad_splits_raise(call, match):

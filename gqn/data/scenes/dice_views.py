@@ -3,17 +3,21 @@
 Faces are numbered as the renderer's cube faces, in the die's own axes: 0 ``-x``, 1 ``+x``,
 2 ``-y``, 3 ``+y`` (the four *sides*), 4 ``-z`` (the bottom, on the floor) and 5 ``+z`` (the top).
 
-**Seen.** View ``v`` sees face ``f`` when the face covers at least ``min_area`` of the image:
-its outward normal points towards the camera (otherwise the cube itself hides it), and the part
-of it inside the camera's view frustum — the face's quadrilateral clipped to the near plane and
-the four planes of the field of view — projects to an area of at least ``min_area`` times the
-image's. The room holds nothing else that could hide the die (its walls lie beyond it, the
-camera inside the room), so this is exact: the area is the fraction of pixel centres the face
-covers, up to the pixels along its edges.
+**Area.** The fraction of the image a face covers in a view: 0 unless its outward normal points
+towards the camera (otherwise the cube itself hides it), else the projected area of its part
+inside the camera's view frustum (the face's quadrilateral clipped to the near plane and the four
+planes of the field of view). The room holds nothing else that could hide the die (its walls lie
+beyond it, the camera inside the room), so this is exact: the fraction of pixel centres the face
+covers, up to the pixels along its edges (the tests check it against rendered frames).
 
-**Splits** (``SPLITS``) choose ``K`` context and ``N`` target views of one scene from its
-``seen (V, 6)`` table: ``random`` (any disjoint views) or ``hidden-face`` (a side face that no
-context view sees — so the context sees at most three sides — and that every target shows).
+**Seen and hidden.** A view *sees* a face covering at least ``min_face_area`` of its image; a
+face is *hidden* from a view when its area is 0 (no part of it in view). A view showing a sliver
+(``0 < area < min_face_area``) neither sees nor hides it: it is never in the context of a split
+that hides that face, nor one of its targets.
+
+**Splits** (``SPLITS``) choose ``K`` context and ``N`` target views of one scene:
+``random`` (any disjoint views) or ``hidden-face`` (a side face hidden from every context view —
+so the context sees at most three sides — and seen by every target).
 """
 
 from __future__ import annotations
@@ -90,6 +94,23 @@ def face_areas(
     return areas
 
 
+@dataclass
+class DiceFaces:
+    """What the views of one scene see of its die: ``digits (6,)`` digit-set indices per face,
+    ``labels (6,)`` their classes, ``area (V, 6)`` the image fraction each face covers in each
+    view, ``seen (V, 6)``: ``area >= min_face_area``."""
+
+    digits: np.ndarray
+    labels: np.ndarray
+    area: np.ndarray
+    seen: np.ndarray
+
+    @property
+    def hidden(self) -> np.ndarray:
+        """``(V, 6)`` bool: no part of the face is in view."""
+        return self.area <= 0
+
+
 @dataclass(frozen=True)
 class ViewSplit:
     """View indices of one scene: ``context (K,)``, ``target (N,)`` and, for a hidden-face split,
@@ -100,49 +121,51 @@ class ViewSplit:
     face: int | None = None
 
 
-def hidden_sides(seen: np.ndarray, context) -> list[int]:
-    """The side faces that no view in ``context`` sees, given ``seen (V, 6)``."""
-    return [f for f in SIDES if not seen[np.asarray(context, int), f].any()]
+def hidden_sides(faces: DiceFaces, context) -> list[int]:
+    """The side faces hidden from every view in ``context``."""
+    return [f for f in SIDES if faces.hidden[np.asarray(context, int), f].all()]
 
 
 def hidden_face_targets(
-    seen: np.ndarray, context, targets: int, rng: np.random.Generator
+    faces: DiceFaces, context, targets: int, rng: np.random.Generator
 ) -> ViewSplit:
-    """``targets`` views that all show one side face hidden from the given ``context`` views."""
-    hidden = hidden_sides(seen, context)
+    """``targets`` views that all see one side face hidden from the given ``context`` views."""
+    hidden = hidden_sides(faces, context)
     if not hidden:
         raise ValueError(
-            f"no face hidden from the context: views {list(context)} see all four sides of the "
-            "die; choose context views that miss one"
+            f"no face hidden from the context: views {list(context)} show part of all four sides "
+            "of the die; choose context views that miss one"
         )
-    shown = [f for f in hidden if seen[:, f].sum() >= targets]
+    shown = [f for f in hidden if faces.seen[:, f].sum() >= targets]
     if not shown:
         raise ValueError(
-            f"fewer than {targets} views show a side the context misses (sides {hidden}); "
+            f"fewer than {targets} views see a side hidden from the context (sides {hidden}); "
             "ask for fewer targets or render more views per scene"
         )
     face = shown[int(rng.integers(len(shown)))]
-    target = rng.choice(np.flatnonzero(seen[:, face]), targets, replace=False)
+    target = rng.choice(np.flatnonzero(faces.seen[:, face]), targets, replace=False)
     return ViewSplit(np.asarray(context, int), np.sort(target), face)
 
 
 def split_views(
-    seen: np.ndarray,
+    faces: DiceFaces,
     split: str,
     contexts: int,
     targets: int,
     rng: np.random.Generator,
     context_sides: int = 0,
 ) -> ViewSplit:
-    """``contexts`` context and ``targets`` target views of a scene whose views see ``seen (V, 6)``.
+    """``contexts`` context and ``targets`` target views of the scene of ``faces``.
 
-    ``random``: disjoint random views. ``hidden-face``: a random side face ``f`` that at least
-    ``contexts`` views miss and ``targets`` views show; the context is drawn from the views that
-    miss it (so it sees at most three sides) and, with ``context_sides`` > 0, sees at least that
-    many sides (one of up to ``TRIES`` random draws); the targets all show ``f``.
+    ``random``: disjoint random views. ``hidden-face``: a random side face ``f`` hidden from at
+    least ``contexts`` views and seen by ``targets`` views; the context is drawn from the views
+    it is hidden from (so it sees at most three sides) and, with ``context_sides`` > 0, sees at
+    least that many sides (the first of up to ``TRIES`` random draws per face, the faces in
+    random order); the targets all see ``f``.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid splits: {list(SPLITS)}")
+    seen, hidden = faces.seen, faces.hidden
     views = len(seen)
     if contexts < 1 or targets < 1 or contexts + targets > views:
         raise ValueError(
@@ -156,20 +179,20 @@ def split_views(
     if split == "random":
         order = rng.permutation(views)
         return ViewSplit(np.sort(order[:contexts]), np.sort(order[contexts : contexts + targets]))
-    faces = [f for f in SIDES if (~seen[:, f]).sum() >= contexts and seen[:, f].sum() >= targets]
-    if not faces:
+    sides = [f for f in SIDES if hidden[:, f].sum() >= contexts and seen[:, f].sum() >= targets]
+    if not sides:
         raise ValueError(
-            f"no side face is missed by {contexts} views and shown by {targets} others "
+            f"no side face is hidden from {contexts} views and seen by {targets} others "
             f"(views seeing each side: {seen[:, list(SIDES)].sum(0).tolist()}); use fewer "
             "context or target views, or render more views per scene"
         )
-    face = faces[int(rng.integers(len(faces)))]
-    for _ in range(TRIES):
-        context = np.sort(rng.choice(np.flatnonzero(~seen[:, face]), contexts, replace=False))
-        if seen[context][:, list(SIDES)].any(0).sum() >= context_sides:
-            target = rng.choice(np.flatnonzero(seen[:, face]), targets, replace=False)
-            return ViewSplit(context, np.sort(target), face)
+    for face in rng.permutation(sides).tolist():
+        for _ in range(TRIES):
+            context = np.sort(rng.choice(np.flatnonzero(hidden[:, face]), contexts, replace=False))
+            if seen[context][:, list(SIDES)].any(0).sum() >= context_sides:
+                target = rng.choice(np.flatnonzero(seen[:, face]), targets, replace=False)
+                return ViewSplit(context, np.sort(target), face)
     raise ValueError(
-        f"no context of {contexts} views that miss side {face} saw {context_sides} sides in "
-        f"{TRIES} draws; lower context_sides or render more views per scene"
+        f"no context of {contexts} views that miss a side saw {context_sides} sides in {TRIES} "
+        "draws per side; lower context_sides or render more views per scene"
     )

@@ -1,14 +1,15 @@
-"""MNIST dice (seed 003 §4.2): a cube with a distinct MNIST digit on each face, in a room.
+"""MNIST dice (seed 003 §4.2): a cube with a different MNIST digit on each face, in a room.
 
 Each scene: the rooms family's floor and four walls (:func:`~gqn.data.scenes.rooms.add_room`),
 each wall a random colour and a random two-tone pattern (``wall_patterns``); one cube ("die") of
 random size, its centre uniform in a disc around the room's centre, turned by a uniform random
-angle about the vertical, its six faces showing six distinct digits drawn from a fixed set of
-MNIST digits (white ink on the die's random colour); a random point light with hard shadows;
-``views`` cameras on a circle of fixed radius and height at uniform random angles (so not
-equally spaced), all facing the room's centre. Which faces each view sees is a function of the
-scene (:mod:`gqn.data.scenes.dice_views`); like every scene it is recomputed from (family,
-parameters, seed, index) — :meth:`MnistDice.faces`, :func:`faces_of` for a store — not stored.
+angle about the vertical, its six faces showing digits of six different classes drawn from a
+fixed set of MNIST digits (white ink on the die's random colour); a random point light with
+hard shadows; ``views`` cameras on a circle of fixed radius and height at uniform random angles
+(so not equally spaced), all facing the room's centre. Which faces each view sees is a function
+of the scene (:mod:`gqn.data.scenes.dice_views`); like every scene it is recomputed from
+(family, parameters, seed, index) — :meth:`MnistDice.faces`, :func:`faces_of` for a store —
+not stored.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from gqn.data.render import RenderSettings, SceneBuilder, rotation_z
 from gqn.data.scenes.base import RayCastFamily, SceneSpec, help_field, random_color, scene_rng
-from gqn.data.scenes.dice_views import face_areas
+from gqn.data.scenes.dice_views import DiceFaces, face_areas
 from gqn.data.scenes.rooms import ROOM_SLOTS, add_room, ring_pose, room_light
 
 if TYPE_CHECKING:
@@ -69,20 +70,8 @@ class Die:
 
 
 @dataclass
-class DiceFaces:
-    """What the views of one scene see of its die: ``digits (6,)`` digit-set indices per face,
-    ``labels (6,)`` their classes, ``area (V, 6)`` the image fraction each face covers in each
-    view and ``seen (V, 6)`` = ``area >= min_face_area`` (:mod:`~gqn.data.scenes.dice_views`)."""
-
-    digits: np.ndarray
-    labels: np.ndarray
-    area: np.ndarray
-    seen: np.ndarray
-
-
-@dataclass
 class MnistDice(RayCastFamily):
-    """A die with six distinct MNIST digits in a room with patterned walls, ring cameras."""
+    """A die with six different MNIST digits in a room with patterned walls, ring cameras."""
 
     name = "mnist-dice"
 
@@ -114,7 +103,7 @@ class MnistDice(RayCastFamily):
             raise bad(f"views must be >= 1, got {self.views}")
         if not FACES <= self.digits <= available:
             raise bad(
-                f"digits must be in {FACES}..{available} (a die needs {FACES} distinct digits), "
+                f"digits must be in {FACES}..{available} (a die needs {FACES} digit classes), "
                 f"got {self.digits}"
             )
         if isinstance(self.wall_patterns, str):
@@ -170,7 +159,10 @@ class MnistDice(RayCastFamily):
         rho, theta = self.cube_region * math.sqrt(rng.uniform()), rng.uniform(-math.pi, math.pi)
         center = np.array([rho * math.cos(theta), rho * math.sin(theta), half])
         rotation = rotation_z(rng.uniform(-math.pi, math.pi))
-        die = Die(center, half, rotation, rng.choice(self.digits, FACES, replace=False))
+        labels = mnist_digits()[1][: self.digits]
+        classes = rng.choice(np.unique(labels), FACES, replace=False)
+        digits = np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes])
+        die = Die(center, half, rotation, digits)
         color = np.array(random_color(rng, (0.5, 1.0), (0.3, 0.6)))
         b.box(center, (half,) * 3, color, die.rotation, texture=0)
         ink = mnist_digits()[0][die.digits][..., None]  # (6, 28, 28, 1)
