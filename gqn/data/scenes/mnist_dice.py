@@ -164,8 +164,8 @@ class MnistDice(RayCastFamily):
         digits = np.array([rng.choice(np.flatnonzero(labels == c)) for c in classes])
         die = Die(center, half, rotation, digits)
         color = np.array(random_color(rng, (0.5, 1.0), (0.3, 0.6)))
-        b.box(center, (half,) * 3, color, die.rotation, texture=0)
-        ink = mnist_digits()[0][die.digits][..., None]  # (6, 28, 28, 1)
+        b.box(center, (half,) * 3, color, rotation, texture=0)
+        ink = mnist_digits()[0][digits][..., None]  # (6, 28, 28, 1)
         textures = [color + (1 - color) * ink]
         texels = ink.shape[1]
         for wall in walls:
