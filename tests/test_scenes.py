@@ -21,6 +21,7 @@ SMALL = {
     "traveling-salesman": {"image_size": 16, "frames": 3, "shapes": 3},
     "color-reaction": {"image_size": 16, "frames": 4, "shapes": 2},
     "dag-chase": {"image_size": 16, "frames": 3},
+    "mnist-dice": {"image_size": 16, "views": 3},
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from gqn.data.scenes.base import RayCastFamily, SceneFamily, scene_rng
+from gqn.data.scenes.mnist_dice import MnistDice
 from gqn.data.scenes.narratives import ColorReaction, DagChase, TravelingSalesman
 from gqn.data.scenes.rooms import Rooms
 from gqn.data.scenes.shepard_metzler import ShepardMetzler
@@ -13,6 +14,7 @@ from gqn.data.scenes.story import Narrative, Story
 FAMILIES: dict[str, type[SceneFamily]] = {
     ShepardMetzler.name: ShepardMetzler,
     Rooms.name: Rooms,
+    MnistDice.name: MnistDice,
     TravelingSalesman.name: TravelingSalesman,
     ColorReaction.name: ColorReaction,
     DagChase.name: DagChase,

@@ -13,18 +13,24 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from gqn.data.render import RenderSettings, SceneBuilder, render, stack_scenes
+from gqn.data.render import NO_TEXTURE, RenderSettings, SceneBuilder, render, stack_scenes
 
 SUPPORTED_IMAGE_SIZES = (8, 16, 32, 64, 128, 256)
 
 
 @dataclass
 class SceneSpec:
-    """One scene before batching: its primitives, ``V`` raw poses ``(V, 5)`` and light ``(3,)``."""
+    """One scene before batching: its primitives, ``V`` raw poses ``(V, 5)`` and light ``(3,)``.
+
+    ``textures``: the scene's own cube-face textures ``(k, 6, h, w, 3)`` floats in ``[0, 1]``
+    (:func:`gqn.data.render.render`), its boxes' texture ids counting from 0 within the scene;
+    None: untextured. Every textured scene of a family uses the same ``(h, w)``.
+    """
 
     builder: SceneBuilder
     poses: np.ndarray
     light: np.ndarray
+    textures: np.ndarray | None = None
 
 
 def scene_rng(family: str, seed: int, index: int) -> np.random.Generator:
@@ -132,5 +138,20 @@ class RayCastFamily(SceneFamily):
         prims = stack_scenes([s.builder for s in specs], slots=slots)
         poses = torch.from_numpy(np.stack([s.poses for s in specs]).astype(np.float32))
         light = torch.from_numpy(np.stack([s.light for s in specs]).astype(np.float32))
-        frames = render(prims, poses, light, self.render_settings(), device=device)
+        textures = _stack_textures(specs, prims.texture)
+        frames = render(prims, poses, light, self.render_settings(), textures, device=device)
         return frames.cpu().numpy(), poses.numpy()
+
+
+def _stack_textures(specs: list[SceneSpec], texture_ids: torch.Tensor) -> torch.Tensor | None:
+    """One texture stack ``(sum k, 6, h, w, 3)`` for the batch; shifts each scene's texture ids
+    ``(B, P)`` (in place) past the textures of the scenes before it. None: no scene has any."""
+    own = [s.textures for s in specs]
+    if all(t is None for t in own):
+        return None
+    offset = 0
+    for i, t in enumerate(own):
+        if t is not None:
+            texture_ids[i] = torch.where(texture_ids[i] >= 0, texture_ids[i] + offset, NO_TEXTURE)
+            offset += len(t)
+    return torch.from_numpy(np.concatenate([t for t in own if t is not None]).astype(np.float32))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gqn.data.render import RenderSettings, SceneBuilder, rotation_z
+from gqn.data.render import NO_TEXTURE, RenderSettings, SceneBuilder, rotation_z
 from gqn.data.scenes.base import RayCastFamily, SceneSpec, help_field, random_color
 
 SHAPES = ("cube", "box", "sphere", "cylinder", "cone", "capsule")
@@ -16,12 +16,47 @@ WALL = 0.1  # thickness of the floor slab and the walls, outside the room's inte
 ROOM_SLOTS = 5  # floor + 4 walls come first; lit from inside, they cast no shadows
 
 
-def _pose(position: np.ndarray, direction: np.ndarray) -> np.ndarray:
+def pose_towards(position: np.ndarray, direction: np.ndarray) -> np.ndarray:
     """Raw pose ``(5,)`` of a camera at ``position`` looking along ``direction`` (not unit)."""
     d = direction / np.linalg.norm(direction)
     yaw = math.atan2(-d[1], d[0])
     pitch = math.asin(float(np.clip(d[2], -1.0, 1.0)))
     return np.array([*position, yaw, pitch])
+
+
+def ring_pose(rng: np.random.Generator, radius: float, height: float) -> np.ndarray:
+    """Raw pose ``(5,)`` at a uniform random angle on the circle of ``radius`` at ``height``
+    around the room's centre, looking at the centre of the floor (cameras so drawn are not
+    equally spaced)."""
+    theta = rng.uniform(-math.pi, math.pi)
+    pos = np.array([radius * math.cos(theta), radius * math.sin(theta), height])
+    return pose_towards(pos, -pos)
+
+
+def add_room(
+    b: SceneBuilder,
+    rng: np.random.Generator,
+    room_size: float,
+    wall_height: float,
+    wall_textures: tuple[int, int, int, int] | None = None,
+) -> list[tuple[float, float, float]]:
+    """The floor slab and four walls (``ROOM_SLOTS`` boxes, open ceiling), each a random colour;
+    ``wall_textures``: texture ids of the four walls (None: plain colours). Returns the four
+    walls' colours."""
+    half, h = room_size / 2, wall_height
+    b.box(
+        (0, 0, -WALL),
+        (half + 2 * WALL, half + 2 * WALL, WALL),
+        random_color(rng, (0.1, 0.6), (0.4, 0.9)),
+    )
+    colors = []
+    for k, (sx, sy) in enumerate(((1, 0), (-1, 0), (0, 1), (0, -1))):
+        extent = (WALL, half + 2 * WALL, h / 2) if sx else (half + 2 * WALL, WALL, h / 2)
+        centre = (sx * (half + WALL), sy * (half + WALL), h / 2)
+        texture = NO_TEXTURE if wall_textures is None else wall_textures[k]
+        colors.append(random_color(rng, (0.2, 0.8), (0.5, 0.95)))
+        b.box(centre, extent, colors[-1], texture=texture)
+    return colors
 
 
 def _add_object(
@@ -47,6 +82,13 @@ def _add_object(
     else:
         rc, hl = 0.6 * r, rng.uniform(0.3, 0.9) * r
         b.capsule((x, y, rc + hl), rc, hl, color)
+
+
+def room_light(rng: np.random.Generator, room_size: float, wall_height: float) -> np.ndarray:
+    """A random point light ``(3,)`` above the floor, inside the room's footprint (so the room's
+    own boxes never shadow its interior)."""
+    half = room_size / 2
+    return np.array([*rng.uniform(-0.8 * half, 0.8 * half, 2), rng.uniform(0.6, 1.1) * wall_height])
 
 
 @dataclass
@@ -138,18 +180,6 @@ class Rooms(RayCastFamily):
             shadow_casters_from=ROOM_SLOTS,
         )
 
-    def _room(self, b: SceneBuilder, rng: np.random.Generator) -> None:
-        half, h = self.room_size / 2, self.wall_height
-        b.box(
-            (0, 0, -WALL),
-            (half + 2 * WALL, half + 2 * WALL, WALL),
-            random_color(rng, (0.1, 0.6), (0.4, 0.9)),
-        )
-        for sx, sy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-            extent = (WALL, half + 2 * WALL, h / 2) if sx else (half + 2 * WALL, WALL, h / 2)
-            centre = (sx * (half + WALL), sy * (half + WALL), h / 2)
-            b.box(centre, extent, random_color(rng, (0.2, 0.8), (0.5, 0.95)))
-
     def _objects(self, b: SceneBuilder, rng: np.random.Generator) -> list[tuple]:
         """Place non-overlapping objects; returns their (x, y, r) footprints."""
         count = int(rng.integers(self.min_objects, self.max_objects + 1))
@@ -176,15 +206,7 @@ class Rooms(RayCastFamily):
         half = self.room_size / 2
         for _ in range(self.views):
             if self.camera == "ring":
-                theta = rng.uniform(-math.pi, math.pi)
-                pos = np.array(
-                    [
-                        self.ring_radius * math.cos(theta),
-                        self.ring_radius * math.sin(theta),
-                        self.ring_height,
-                    ]
-                )
-                poses.append(_pose(pos, -pos))
+                poses.append(ring_pose(rng, self.ring_radius, self.ring_height))
                 continue
             for _try in range(100):
                 x, y = rng.uniform(-half + 0.3, half - 0.3, 2)
@@ -198,12 +220,7 @@ class Rooms(RayCastFamily):
 
     def build_scene(self, rng: np.random.Generator) -> SceneSpec:
         b = SceneBuilder()
-        self._room(b, rng)
+        add_room(b, rng, self.room_size, self.wall_height)
         placed = self._objects(b, rng)
         poses = self._cameras(rng, placed)
-        half = self.room_size / 2
-        # inside the room's footprint, so the room's own boxes never shadow its interior
-        light = np.array(
-            [*rng.uniform(-0.8 * half, 0.8 * half, 2), rng.uniform(0.6, 1.1) * self.wall_height]
-        )
-        return SceneSpec(b, poses, light)
+        return SceneSpec(b, poses, room_light(rng, self.room_size, self.wall_height))
