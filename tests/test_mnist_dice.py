@@ -8,7 +8,6 @@ import torch
 
 from gqn.cli import main
 from gqn.data.dataset import OnlineSceneDataset
-from gqn.data.format import SceneStore
 from gqn.data.render import RenderSettings, render, stack_scenes
 from gqn.data.scenes import make_family, scene_rng
 from gqn.data.scenes.dice_views import (
@@ -19,6 +18,7 @@ from gqn.data.scenes.dice_views import (
     split_views,
 )
 from gqn.data.scenes.mnist_dice import faces_of, mnist_digits
+from gqn.data.store import SceneStore
 
 TINY = {"image_size": 16, "views": 6}
 # pure colours no wall or floor can take (their saturation is < 1): one per face of the die

@@ -28,7 +28,7 @@ from gqn.data.scenes.dice_views import DiceFaces, face_areas
 from gqn.data.scenes.rooms import ROOM_SLOTS, add_room, ring_pose, room_light
 
 if TYPE_CHECKING:
-    from gqn.data.format import SceneStore
+    from gqn.data.store import SceneStore
 
 FACES = 6
 DIGIT_SET = Path(__file__).parent / "assets" / "mnist100.npz"  # provenance: assets/README.md
