@@ -49,8 +49,8 @@ class MultiScaleConfig(GQNConfig):
 
     ``layers``: steps T_i of each DRAW layer, coarsest first (thesis: (2, 4, 6)); the scale
     factor between layers is 2 and the last is at ``image_size``, so image_size must be a
-    multiple of 4 * 2^(L-1). ``num_steps`` is always sum(layers) (any value given is replaced). ``canvas``:
-    ``"shared"`` (type 1) or ``"own"`` (type 2). ``canvas_upsample``: the type-1 canvas
+    multiple of 4 * 2^(L-1). ``num_steps`` is always sum(layers) (any value given is replaced).
+    ``canvas``: ``"shared"`` (type 1) or ``"own"`` (type 2). ``canvas_upsample``: the type-1 canvas
     hand-over, ``"bilinear"`` (model 1) or ``"upconv"`` (model 2; type 2 always uses upconv).
     ``layer_input`` (type 2): ``"image"`` x_i (models 3, 4) or ``"detail"`` y_i = x_i - up(x_{i-1})
     (models 5, 6). ``nll``: ``"last"`` or ``"every"`` layer's NLL in the loss. Defaults: the
