@@ -75,6 +75,10 @@ def test_type1_canvas_is_shared_and_handed_over_as_specified():
     layers = bilinear.generator.layer_images(passes)
     bias = bilinear.generator.layers[-1].observation.conv.bias[:, None, None]
     torch.testing.assert_close(mean, bias + up(up(layers[0]) + layers[1]) + layers[2])
+    # the last hidden state, upsampled by its own transposed conv, is an input of the next layer
+    with torch.no_grad():
+        bilinear.generator.hidden_up[1].weight.add_(1.0)
+    assert not torch.allclose(posterior(bilinear, batch)[1], mean)
 
 
 def test_type2_canvases_are_own_and_image_is_sum_of_layers():
@@ -122,11 +126,16 @@ def test_nll_of_last_or_every_layer(number):
     assert (model.config.nll == "every") == (number in (3, 5))
 
 
-def test_kl_groups_sum_to_total():
-    model = tiny(2)
-    batch = batch_for(model, n=2)
+@pytest.mark.parametrize("number", [2, 5])
+def test_kl_groups_are_the_layers_and_sum_to_total(number):
+    model = tiny(number)
+    batch = batch_for(model)
+    passes = posterior(model, batch)[0]
+    torch.manual_seed(1)
     terms = model.elbo(batch, 0.7)
-    total = sum(g.sum(1) for g in terms.kl_groups.values())
+    for i, p in enumerate(passes):
+        torch.testing.assert_close(terms.kl_groups[f"layer{i}"], p.draw.kl_per_step)
+    total = sum(p.draw.kl_per_step.sum(1) for p in passes)
     torch.testing.assert_close(terms.kl, total)
     assert all((g > 0).all() for g in terms.kl_groups.values())
 
@@ -137,7 +146,17 @@ def test_fast_path_equals_reference(number):
     slow = tiny(number, precompute_constant_inputs=False)
     slow.load_state_dict(fast.state_dict())
     batch = batch_for(fast)
-    torch.testing.assert_close(posterior(fast, batch)[2], posterior(slow, batch)[2])
+    for a, b in zip(posterior(fast, batch)[0], posterior(slow, batch)[0], strict=True):
+        torch.testing.assert_close(a.draw.canvas, b.draw.canvas)
+        torch.testing.assert_close(a.draw.kl_per_step, b.draw.kl_per_step)
+
+
+def test_layers_see_r_halved_bilinearly():
+    model = tiny(2)
+    r = torch.randn(2, 8, 4, 4)
+    conds = model.conditions(r, torch.randn(2, model.viewpoint_dim))
+    torch.testing.assert_close(conds[1][:, -8:], F.avg_pool2d(r, 2))
+    torch.testing.assert_close(conds[0][:, -8:], F.avg_pool2d(r, 4))
 
 
 @pytest.mark.parametrize(
