@@ -52,7 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="render a scene's query views: grid PNG and orbit GIF",
         description="Render query viewpoints of one scene: samples.png (context views on top; "
         "then per query: ground truth | samples) and orbit.gif (the camera circling the scene "
-        "at the data's radius).",
+        "at the data's radius). For a multi-scale model with --data also layers_prior.png and "
+        "layers_reconstruction.png: what each layer drew, for several scenes.",
     )
     s.add_argument("checkpoint", help="checkpoint file or run directory (latest checkpoint)")
     src = s.add_mutually_exclusive_group(required=True)
@@ -66,6 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--samples", type=_positive, default=4, help="samples per query")
     s.add_argument("--frames", type=_positive, default=36, help="orbit frames")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument(
+        "--layer-scenes",
+        type=_positive,
+        default=6,
+        help="multi-scale models with --data: scenes (columns) of the per-layer figures",
+    )
     s.add_argument("--out", type=Path, default=None, help="output folder (default <run>/samples)")
     s.add_argument("--device", **DEVICE)
     s.set_defaults(handler=_sample, parser=s)
@@ -137,4 +144,13 @@ def _sample(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     print(f"wrote {paths['grid']} and {paths['orbit']}")
+    if hasattr(model, "layer_images") and args.data is not None:
+        from gqn.data.dataset import open_split
+        from gqn.eval.layers import write_layer_figures
+
+        dataset = open_split(
+            args.data, args.split, config.data.test_fraction, config.data.split_seed
+        )
+        written = write_layer_figures(model, dataset, out, args.layer_scenes, seed=args.seed)
+        print("wrote " + ", ".join(str(p) for p in written))
     return 0

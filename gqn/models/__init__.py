@@ -1,9 +1,19 @@
 """GQN models: representation networks, ConvLSTM cores, the conditional conv-DRAW generator with
 its inference network, and the full GQN;
-the Consistent GQN (one scene latent, a deterministic renderer)."""
+the Consistent GQN (one scene latent, a deterministic renderer); the multi-scale generators."""
 
 from gqn.models.cgqn import CGQN, CGQNConfig
 from gqn.models.gqn import GQN, GQNConfig
+from gqn.models.multiscale import MultiScaleConfig, MultiScaleGQN
 from gqn.models.representation import REPRESENTATIONS, make_representation
 
-__all__ = ["CGQN", "GQN", "REPRESENTATIONS", "CGQNConfig", "GQNConfig", "make_representation"]
+__all__ = [
+    "CGQN",
+    "GQN",
+    "REPRESENTATIONS",
+    "CGQNConfig",
+    "GQNConfig",
+    "MultiScaleConfig",
+    "MultiScaleGQN",
+    "make_representation",
+]

@@ -20,6 +20,11 @@ convolution) are linear and their 4x4 blocks do not overlap, so
 With one shared core (and ``fuse_canvas``) the loops track ``sum h^g`` and ``down(u_l)`` at the
 hidden resolution and run UpConv once, after the last step: the same function, ~1/16 of the
 canvas FLOPs, and no (b, canvas, s, s) tensor kept per step for the backward pass.
+
+A layer of a multi-scale generator (:mod:`gqn.models.multiscale`) may start from a given canvas
+u_0 (the previous layer's, upsampled; zero otherwise) and hands on its last hidden state h^g_L;
+its extra inputs from the previous layer are part of ``cond``. Without an observation head
+(``observation=False``) the layer only updates the canvas.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class DrawOutput:
     - ``kl_per_step``: (b, L) KL[q_l || pi_l] in nats (posterior pass only, else None)
     - ``priors``, ``posteriors``: per step (mean, std), each (b, latent, H, W)
     - ``latents``: per step z_l (b, latent, H, W)
+    - ``hidden``: h^g_L (b, hidden, H, W), the generator's last hidden state
     """
 
     canvas: torch.Tensor
@@ -53,6 +59,7 @@ class DrawOutput:
     priors: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
     posteriors: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)
     latents: list[torch.Tensor] = field(default_factory=list)
+    hidden: torch.Tensor | None = None
 
 
 def standard_normal(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -76,6 +83,7 @@ class ConditionalDRAW(nn.Module):
         core_weights: CoreWeights = "shared",
         precompute_constant: bool = True,
         fuse_canvas: bool | None = None,
+        observation: bool = True,
     ) -> None:
         super().__init__()
         self.fuse_canvas = precompute_constant if fuse_canvas is None else fuse_canvas
@@ -95,28 +103,33 @@ class ConditionalDRAW(nn.Module):
             InferenceStep(cond_channels + query_channels, *step_args, precompute_constant)
             for _ in range(copies)
         )
-        self.observation = ObservationHead(canvas_channels, image_channels)
+        self.observation = ObservationHead(canvas_channels, image_channels) if observation else None
 
-    def _initial_canvas(self, cond: torch.Tensor) -> torch.Tensor:
-        """u_0: the zero canvas (b, canvas, s, s), or, on the fused path (no full-resolution
-        canvas until the end), down(u_0) = b_down (b, canvas, H, W) at the hidden resolution."""
+    def _initial_canvas(self, cond: torch.Tensor, canvas: torch.Tensor | None) -> torch.Tensor:
+        """u_0: ``canvas`` (b, canvas, s, s), or the zero canvas if None; on the fused path (no
+        full-resolution canvas until the end) down(u_0) at the hidden resolution (b_down for the
+        zero canvas)."""
         b, _, height, width = cond.shape
         if self._fused():
             down = self.inference_steps[0].downsample_canvas
-            canvas = cond.new_zeros(b, self.canvas_channels, height, width)
-            if down.bias is not None:
-                canvas = canvas + down.bias[:, None, None]
+            if canvas is not None:
+                return down(canvas)
+            zero = cond.new_zeros(b, self.canvas_channels, height, width)
+            return zero if down.bias is None else zero + down.bias[:, None, None]
+        if canvas is not None:
             return canvas
         return cond.new_zeros(b, self.canvas_channels, height * self.scale, width * self.scale)
 
     def _fused(self) -> bool:
         return self.fuse_canvas and len(self.generator_steps) == 1
 
-    def _final_canvas(self, h_sum: torch.Tensor) -> torch.Tensor:
-        """u_L = UpConv(sum_l h^g_l) + L * b_up: one UpConv for all L steps (shared core)."""
+    def _final_canvas(self, h_sum: torch.Tensor, canvas: torch.Tensor | None) -> torch.Tensor:
+        """u_L = u_0 + UpConv(sum_l h^g_l) + L * b_up: one UpConv for all L steps (shared core);
+        u_0 = ``canvas``, or zero if None."""
         upconv = self.generator_steps[0].upconv
         bias = upconv.bias * self.num_steps if upconv.bias is not None else None
-        return F.conv_transpose2d(h_sum, upconv.weight, bias, stride=upconv.stride)
+        out = F.conv_transpose2d(h_sum, upconv.weight, bias, stride=upconv.stride)
+        return out if canvas is None else canvas + out
 
     def _down_up(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(M, W_down b_up) with M as a 1x1 convolution weight:
@@ -134,13 +147,16 @@ class ConditionalDRAW(nn.Module):
         cond: torch.Tensor,
         query_image: torch.Tensor,
         generator: torch.Generator | None = None,
+        canvas: torch.Tensor | None = None,
     ) -> DrawOutput:
-        """Training pass, z_l ~ q_l (eqs 4.11-4.16). cond (b, C, H, W); query_image (b, c, s, s)."""
+        """Training pass, z_l ~ q_l (eqs 4.11-4.16). cond (b, C, H, W); query_image (b, c, s, s);
+        ``canvas`` u_0 (b, canvas, s, s) or None (zero)."""
+        initial = canvas
         query_cond = torch.cat([F.pixel_unshuffle(query_image, self.scale), cond], dim=1)
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
         inf_prepared = [step.core.prepare(query_cond) for step in self.inference_steps]
         state_g = state_e = self.generator_steps[0].core.zero_state(cond)
-        canvas = self._initial_canvas(cond)
+        canvas = self._initial_canvas(cond, initial)
         fused = self._fused()
         if fused:  # track sum h^g and down(u_l) at the hidden resolution (module docstring)
             down_up, down_up_bias = self._down_up()
@@ -167,22 +183,26 @@ class ConditionalDRAW(nn.Module):
             out.priors.append(prior)
             out.posteriors.append(posterior)
             out.latents.append(z)
-        out.canvas = self._final_canvas(h_sum) if fused else canvas
+        out.canvas = self._final_canvas(h_sum, initial) if fused else canvas
         out.kl_per_step = torch.stack(kls, dim=1)
+        out.hidden = state_g[1]
         return out
 
     def prior_pass(
-        self, cond: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        cond: torch.Tensor,
+        generator: torch.Generator | None = None,
+        canvas: torch.Tensor | None = None,
     ) -> DrawOutput:
-        """Sampling pass, z_l ~ pi_l (eqs 4.5-4.9); the inference network is never called."""
+        """Sampling pass, z_l ~ pi_l (eqs 4.5-4.9); the inference network is never called.
+        ``canvas``: u_0 (b, canvas, s, s) or None (zero)."""
+        initial = canvas
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
-        state_g = self.generator_steps[0].core.zero_state(cond)
         fused = self._fused()
-        if fused:  # only sum h^g is tracked: u_0 is never materialised (eq 4.9 after the loop)
-            h_sum = state_g[1]
-        else:
-            canvas = self._initial_canvas(cond)
-        priors, latents = [], []
+        state_g = self.generator_steps[0].core.zero_state(cond)
+        canvas = initial if fused else self._initial_canvas(cond, initial)
+        h_sum = state_g[1]
+        out = DrawOutput(canvas)
         for l in range(self.num_steps):
             i = l % len(self.generator_steps)
             gen = self.generator_steps[i]
@@ -193,7 +213,8 @@ class ConditionalDRAW(nn.Module):
                 h_sum = h_sum + state_g[1]
             else:
                 canvas = canvas + gen.upconv(state_g[1])  # eq 4.9
-            priors.append(prior)
-            latents.append(z)
-        canvas = self._final_canvas(h_sum) if fused else canvas
-        return DrawOutput(canvas, priors=priors, latents=latents)
+            out.priors.append(prior)
+            out.latents.append(z)
+        out.canvas = self._final_canvas(h_sum, initial) if fused else canvas
+        out.hidden = state_g[1]
+        return out
