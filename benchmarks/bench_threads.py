@@ -42,7 +42,10 @@ def step_times(threads: int, steps: int, warmup: int = 2) -> list[float]:
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     s, b, k = cfg.model.image_size, cfg.data.batch_size, 3
     batch = QueryBatch.full_context(
-        torch.rand(b, k, 3, s, s), torch.randn(b, k, 7), torch.rand(b, 1, 3, s, s), torch.randn(b, 1, 7)
+        torch.rand(b, k, 3, s, s),
+        torch.randn(b, k, 7),
+        torch.rand(b, 1, 3, s, s),
+        torch.randn(b, 1, 7),
     )
     out = []
     for i in range(warmup + steps):

@@ -57,26 +57,18 @@ class CGQNConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.image_size < 8 or self.image_size % 8 != 0:
-            raise ValueError(
-                f"model.image_size must be a multiple of 8 (16, 32, 64, ...), got {self.image_size}"
+        self.check_architecture(
+            (
+                "image_channels",
+                "viewpoint_dim",
+                "num_steps",
+                "nf_to_hidden",
+                "nf_enc",
+                "nf_to_obs",
+                "nf_dec",
+                "nf_z",
             )
-        for name in (
-            "image_channels",
-            "viewpoint_dim",
-            "num_steps",
-            "nf_to_hidden",
-            "nf_enc",
-            "nf_to_obs",
-            "nf_dec",
-            "nf_z",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"model.kernel_size must be odd and positive, got {self.kernel_size}")
-        if self.aggregation not in ("sum", "mean"):
-            raise ValueError(f"model.aggregation must be 'sum' or 'mean', got {self.aggregation!r}")
+        )
 
 
 @register_model("cgqn")

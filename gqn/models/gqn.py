@@ -72,25 +72,17 @@ class GQNConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.image_size < 8 or self.image_size % 8 != 0:
-            raise ValueError(
-                f"image_size must be a multiple of 8 (32, 64, 128, ...), got {self.image_size}"
+        self.check_architecture(
+            (
+                "image_channels",
+                "r_channels",
+                "hidden_channels",
+                "canvas_channels",
+                "latent_channels",
+                "num_steps",
+                "viewpoint_dim",
             )
-        for name in (
-            "image_channels",
-            "r_channels",
-            "hidden_channels",
-            "canvas_channels",
-            "latent_channels",
-            "num_steps",
-            "viewpoint_dim",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.aggregation not in ("sum", "mean"):
-            raise ValueError(f"aggregation must be 'sum' or 'mean', got {self.aggregation!r}")
-        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and positive, got {self.kernel_size}")
+        )
         RayMap(self.pose_encoding, self.fov_deg, self.viewpoint_dim)  # checks the three
 
 
@@ -104,16 +96,7 @@ class GQN(SceneModel):
     def __init__(self, config: GQNConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or GQNConfig()
-        self.image_size = config.image_size
-        self.viewpoint_dim = config.viewpoint_dim
-        self.pose_map = RayMap(config.pose_encoding, config.fov_deg, config.viewpoint_dim)
-        self.representation = make_representation(
-            config.representation,
-            config.image_size,
-            config.image_channels,
-            config.r_channels,
-            self.pose_map,
-        )
+        self._build_representation(config)
         self.draw = ConditionalDRAW(
             num_steps=config.num_steps,
             cond_channels=self.pose_map.channels + config.r_channels,
@@ -125,6 +108,20 @@ class GQN(SceneModel):
             kernel_size=config.kernel_size,
             core_weights=config.core_weights,
             precompute_constant=config.precompute_constant_inputs,
+        )
+
+    def _build_representation(self, config: GQNConfig) -> None:
+        """The parts every GQN-style model shares before its generator: the viewpoint map and
+        the representation network f (multi-scale generators reuse them)."""
+        self.image_size = config.image_size
+        self.viewpoint_dim = config.viewpoint_dim
+        self.pose_map = RayMap(config.pose_encoding, config.fov_deg, config.viewpoint_dim)
+        self.representation = make_representation(
+            config.representation,
+            config.image_size,
+            config.image_channels,
+            config.r_channels,
+            self.pose_map,
         )
 
     @classmethod

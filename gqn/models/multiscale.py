@@ -38,9 +38,7 @@ from gqn.models.base import SceneModel
 from gqn.models.gqn import GQN, HIDDEN_SCALE, GQNConfig
 from gqn.models.multiscale_generator import LayerPass, MultiScaleGenerator
 from gqn.models.pyramid import down, high_frequency, image_pyramid
-from gqn.models.rays import RayMap
 from gqn.models.registry import register_model
-from gqn.models.representation import make_representation
 
 
 @dataclass
@@ -101,16 +99,7 @@ class MultiScaleGQN(GQN):
     def __init__(self, config: MultiScaleConfig | None = None) -> None:
         SceneModel.__init__(self)  # GQN.__init__ would build the one-layer DRAW
         self.config = config = config or MultiScaleConfig()
-        self.image_size = config.image_size
-        self.viewpoint_dim = config.viewpoint_dim
-        self.pose_map = RayMap(config.pose_encoding, config.fov_deg, config.viewpoint_dim)
-        self.representation = make_representation(
-            config.representation,
-            config.image_size,
-            config.image_channels,
-            config.r_channels,
-            self.pose_map,
-        )
+        self._build_representation(config)
         self.generator = MultiScaleGenerator(
             steps=config.layers,
             cond_channels=self.pose_map.channels + config.r_channels,

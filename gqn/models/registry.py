@@ -37,6 +37,21 @@ class ModelConfig:
                 f"got {self.viewpoint!r}"
             )
 
+    def check_architecture(self, positive: tuple[str, ...]) -> None:
+        """The checks every conv-DRAW model's config shares: ``image_size`` a multiple of 8,
+        the ``positive`` fields >= 1, ``kernel_size`` odd, ``aggregation`` sum or mean."""
+        if self.image_size < 8 or self.image_size % 8 != 0:
+            raise ValueError(
+                f"model.image_size must be a multiple of 8 (16, 32, 64, ...), got {self.image_size}"
+            )
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"model.kernel_size must be odd and positive, got {self.kernel_size}")
+        if self.aggregation not in ("sum", "mean"):
+            raise ValueError(f"model.aggregation must be 'sum' or 'mean', got {self.aggregation!r}")
+
     @classmethod
     def config_class_for(cls, data: dict[str, Any]) -> type[ModelConfig]:
         """The config class of the model named by ``data["name"]`` (default ``"gqn"``)."""
