@@ -78,6 +78,37 @@ class SceneModel(nn.Module, abc.ABC):
         """(b, S, n, c, s, s) mean images in [0, 1] with latents from the prior (the contract of
         :meth:`generate`, whose checks have been made)."""
 
+    def check_views(
+        self,
+        images: torch.Tensor,
+        viewpoints: torch.Tensor,
+        mask: torch.Tensor | None,
+        what: str,
+    ) -> torch.Tensor:
+        """Check a set of views, images (b, m, c, s, s) with viewpoints (b, m, d) and mask
+        (b, m) bool or None, against this model; return the mask (all True when None).
+        ``what`` names the set in the errors (``"context"``, ``"target"``)."""
+        c, s, d = self.config.image_channels, self.image_size, self.viewpoint_dim
+        if images.dim() != 5 or images.shape[-3:] != (c, s, s):
+            raise ValueError(
+                f"{what}_images must be (b, m, {c}, {s}, {s}) for this model (image_size={s}), "
+                f"got {tuple(images.shape)}"
+            )
+        b, m = images.shape[:2]
+        if viewpoints.shape != (b, m, d):
+            raise ValueError(
+                f"{what}_viewpoints must be (b={b}, m={m}, {d}) encoded viewpoints "
+                f"(encode raw poses with gqn.viewpoint's encoders), got {tuple(viewpoints.shape)}"
+            )
+        if mask is None:
+            return torch.ones(b, m, dtype=torch.bool, device=images.device)
+        if mask.shape != (b, m) or mask.dtype != torch.bool:
+            raise ValueError(
+                f"{what}_mask must be a bool ({b}, {m}) tensor, "
+                f"got {mask.dtype} {tuple(mask.shape)}"
+            )
+        return mask
+
     def generate(
         self,
         r: torch.Tensor,

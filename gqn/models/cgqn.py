@@ -130,25 +130,7 @@ class CGQN(SceneModel):
     ) -> torch.Tensor:
         """Masked aggregate of f over the views: images (b, m, c, s, s), viewpoints (b, m, d),
         mask (b, m) bool or None (all) -> (b, 32, s/4, s/4)."""
-        c, s, d = self.config.image_channels, self.image_size, self.viewpoint_dim
-        if images.dim() != 5 or images.shape[-3:] != (c, s, s):
-            raise ValueError(
-                f"{what}_images must be (b, m, {c}, {s}, {s}) for this model, "
-                f"got {tuple(images.shape)}"
-            )
-        b, m = images.shape[:2]
-        if viewpoints.shape != (b, m, d):
-            raise ValueError(
-                f"{what}_viewpoints must be (b={b}, m={m}, {d}) encoded viewpoints "
-                f"(gqn.viewpoint's encoders), got {tuple(viewpoints.shape)}"
-            )
-        if mask is None:
-            mask = torch.ones(b, m, dtype=torch.bool, device=images.device)
-        elif mask.shape != (b, m) or mask.dtype != torch.bool:
-            raise ValueError(
-                f"{what}_mask must be a bool ({b}, {m}) tensor, "
-                f"got {mask.dtype} {tuple(mask.shape)}"
-            )
+        mask = self.check_views(images, viewpoints, mask, what)
         return aggregate(self.encoder, images, viewpoints, mask, self.config.aggregation)
 
     def represent(

@@ -152,22 +152,7 @@ class GQN(SceneModel):
         context_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """r (b, r_channels, rs, rs): rs = s/4 for the tower, 1 for pool and pyramid (eq 4.4)."""
-        self._check_images(context_images, "context_images", dims=5)
-        b, k = context_images.shape[:2]
-        d = self.viewpoint_dim
-        if context_viewpoints.shape != (b, k, d):
-            raise ValueError(
-                f"context_viewpoints must be (b={b}, k={k}, {d}) encoded viewpoints "
-                f"(encode raw poses with gqn.viewpoint's encoders), "
-                f"got {tuple(context_viewpoints.shape)}"
-            )
-        if context_mask is None:
-            context_mask = torch.ones(b, k, dtype=torch.bool, device=context_images.device)
-        elif context_mask.shape != (b, k) or context_mask.dtype != torch.bool:
-            raise ValueError(
-                f"context_mask must be a bool ({b}, {k}) tensor, "
-                f"got {context_mask.dtype} {tuple(context_mask.shape)}"
-            )
+        context_mask = self.check_views(context_images, context_viewpoints, context_mask, "context")
         return aggregate(
             self.representation,
             context_images,
