@@ -12,7 +12,13 @@ import logging
 import sys
 
 # Sub-command modules, each with ``register(subparsers)``.
-COMMAND_MODULES = ("gqn.cli.data_cmd", "gqn.cli.train_cmd", "gqn.cli.eval_cmd", "gqn.cli.demo_cmd")
+COMMAND_MODULES = (
+    "gqn.cli.data_cmd",
+    "gqn.cli.train_cmd",
+    "gqn.cli.eval_cmd",
+    "gqn.cli.demo_cmd",
+    "gqn.cli.experiment_cmd",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,65 @@
+"""Experiment runs: training in chunks, every chunk's checkpoint kept, a rerun resumes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from gqn.experiments.report import write_report
+from gqn.experiments.runs import train_in_chunks
+from gqn.models.loading import list_checkpoints
+
+TINY = {
+    "model": {"image_size": 8, "representation": "pool", "r_channels": 8,
+              "hidden_channels": 4, "canvas_channels": 4, "num_steps": 1},
+    "data": {"family": "shepard-metzler", "family_params": {"image_size": 8, "views": 3,
+             "parts": 2}, "batch_size": 2, "num_workers": 0, "preview_scenes": 1,
+             "max_context": 1},
+    "optim": {"max_steps": 100, "lr_start": 1e-3, "lr_steps": 100},
+    "log": {"every": 1, "image_every": 100, "progress": False, "tensorboard": False},
+    "threads": 1,
+}  # fmt: skip
+
+
+@pytest.fixture
+def config_path(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    return path
+
+
+def test_chunks_are_kept_and_a_rerun_trains_nothing(config_path, tmp_path):
+    run = tmp_path / "run"
+    chunks = list(train_in_chunks(config_path, [], run, steps=5, every=2))
+    assert [c.step for c in chunks] == [2, 4, 5]
+    assert [p.name for p in list_checkpoints(run)] == [c.checkpoint.name for c in chunks]
+    assert chunks[0].train_seconds < chunks[1].train_seconds < chunks[2].train_seconds
+    state = torch.load(chunks[-1].checkpoint, weights_only=False)
+    assert state["step"] == 5 and state["config"]["optim"]["lr_steps"] == 100
+    stamps = [c.checkpoint.stat().st_mtime_ns for c in chunks]
+    again = list(train_in_chunks(config_path, [], run, steps=5, every=2))
+    assert again == chunks
+    assert [c.checkpoint.stat().st_mtime_ns for c in again] == stamps
+
+
+def test_a_longer_rerun_resumes_from_the_last_chunk(config_path, tmp_path):
+    run = tmp_path / "run"
+    first = list(train_in_chunks(config_path, [], run, steps=2, every=2))
+    more = list(train_in_chunks(config_path, [], run, steps=4, every=2))
+    assert more[0] == first[0] and more[1].step == 4
+    assert more[1].train_seconds > first[0].train_seconds
+
+
+def test_bad_chunking_is_refused(config_path, tmp_path):
+    with pytest.raises(ValueError, match="every must be >= 1"):
+        next(train_in_chunks(config_path, [], tmp_path / "run", steps=4, every=0))
+
+
+def test_report_holds_record_and_machine(tmp_path):
+    path = write_report(tmp_path / "out", "exp", {"a": 1.5}, "# exp\n")
+    record = json.loads(path.read_text())
+    assert record["a"] == 1.5 and "cpu" in record["machine"]
+    assert (tmp_path / "out" / "exp.md").read_text() == "# exp\n"
