@@ -6,4 +6,6 @@ with :func:`gqn.experiments.report.write_report`; its training runs go through
 :func:`gqn.experiments.runs.train_in_chunks`, so an interrupted experiment resumes.
 """
 
-EXPERIMENTS: dict[str, str] = {}
+EXPERIMENTS: dict[str, str] = {
+    "multiscale-compare": "gqn.experiments.multiscale_compare",
+}
