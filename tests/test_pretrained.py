@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+import gqn
+
 from gqn.cli import main
 from gqn.models import GQN
 from gqn.models import pretrained as pretrained_lib
@@ -34,7 +36,7 @@ def test_export_keeps_the_model_in_fp16_and_loads_by_name(checkpoint, tmp_path, 
     state = load_checkpoint("pretrained:tiny")
     assert "optimizer" not in state and state["step"] == 7
     assert all(v.dtype == torch.float16 for v in state["model"].values() if v.is_floating_point())
-    loaded, config = pretrained_lib.load_pretrained("tiny")
+    loaded, config = gqn.load_pretrained("tiny")
     assert config.model == model.config
     for (name, a), b in zip(model.state_dict().items(), loaded.state_dict().values(), strict=True):
         assert b.dtype == a.dtype, name
