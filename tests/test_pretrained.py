@@ -6,7 +6,6 @@ import pytest
 import torch
 
 import gqn
-
 from gqn.cli import main
 from gqn.models import GQN
 from gqn.models import pretrained as pretrained_lib
