@@ -6,4 +6,8 @@ with :func:`gqn.experiments.report.write_report`; its training runs go through
 :func:`gqn.experiments.runs.train_in_chunks`, so an interrupted experiment resumes.
 """
 
-EXPERIMENTS: dict[str, str] = {}
+EXPERIMENTS: dict[str, str] = {
+    "dice-elbo": "gqn.experiments.dice_elbo",
+    "dice-kl-consistency": "gqn.experiments.dice_kl",
+    "dice-samples": "gqn.experiments.dice_samples",
+}
