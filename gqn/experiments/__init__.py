@@ -8,4 +8,7 @@ with :func:`gqn.experiments.report.write_report`; its training runs go through
 
 EXPERIMENTS: dict[str, str] = {
     "multiscale-compare": "gqn.experiments.multiscale_compare",
+    "dice-elbo": "gqn.experiments.dice_elbo",
+    "dice-kl-consistency": "gqn.experiments.dice_kl",
+    "dice-samples": "gqn.experiments.dice_samples",
 }
