@@ -1,0 +1,6 @@
+"""``gqn view``: a local web app to fly a camera around a scene the model has only glimpsed.
+
+:mod:`gqn.viewer.session` holds the model logic (context views -> r, cameras -> renders),
+:mod:`gqn.viewer.server` the HTTP API and the page (``static/``) on FastAPI + uvicorn;
+docs/viewer.md describes both.
+"""
