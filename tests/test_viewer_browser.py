@@ -112,6 +112,7 @@ def test_add_a_view_move_the_camera_the_rendering_is_the_models(served, browser)
     assert image0.shape == (32, 32, 3)
     assert json.loads(first)["context"] == [0]
     assert browser.find_element("id", "truth").is_displayed()  # starts at view 1's pose
+    assert not browser.find_element("id", "no-truth").is_displayed()
 
     browser.find_element("css selector", '.thumb[data-view="2"] img').click()
     added, image1 = shown_render(browser, first)
@@ -128,6 +129,7 @@ def test_add_a_view_move_the_camera_the_rendering_is_the_models(served, browser)
     expected = library_render(session, data, moved)
     assert np.abs(image2.astype(int) - expected.astype(int)).max() <= 1
     assert not browser.find_element("id", "truth").is_displayed()
+    assert browser.find_element("id", "no-truth").is_displayed()
 
     browser.find_element("id", "new-sample").click()
     resampled, image3 = shown_render(browser, moved)
