@@ -190,7 +190,13 @@ def _run_view(args, capsys):
     return rc, err
 
 
-def test_cli_refuses_bad_input_with_one_line_and_exit_2(store_and_checkpoint, tmp_path, capsys):
+def test_cli_refuses_bad_input_with_one_line_and_exit_2(
+    store_and_checkpoint, tmp_path, capsys, monkeypatch
+):
+    def no_serving(app):
+        raise AssertionError("gqn view started serving instead of refusing")
+
+    monkeypatch.setattr("gqn.viewer.server.make_server", no_serving)
     data, ckpt = store_and_checkpoint
     rc, err = _run_view([str(tmp_path / "nothing"), "--data", str(data)], capsys)
     assert rc == 2 and "does not exist" in err and "\n" not in err
