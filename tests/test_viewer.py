@@ -13,6 +13,7 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 from test_eval import make_checkpoint, make_store
+from test_sample import write_folder
 
 from gqn.cli import main
 from gqn.data.generate import generate_dataset
@@ -182,6 +183,20 @@ def test_loopback_server_refuses_other_host_names(session):
     assert TestClient(app, base_url="http://evil.example").get("/api/info").status_code == 400
     info = TestClient(app, base_url="http://127.0.0.1:8765").get("/api/info")
     assert info.status_code == 200 and info.json()["num_scenes"] == 4
+
+
+def test_a_folder_of_own_images_is_one_scene(store_and_checkpoint, tmp_path):
+    _, ckpt = store_and_checkpoint
+    np.save(tmp_path / "poses.npy", write_folder(tmp_path / "own", n=3))
+    session, source = open_session(
+        ckpt, "cpu", images=tmp_path / "own", poses=tmp_path / "poses.npy"
+    )
+    assert session.num_scenes == 1 and "own" in source
+    out = session.render(0, (0, 2), [1, OrbitCamera(0.3, 0.0, 3.1)], seed=0)
+    assert out.images.shape == (2, 3, 32, 32) and out.truth == [1, None]
+    np.save(tmp_path / "two.npy", np.load(tmp_path / "poses.npy")[:2])
+    with pytest.raises(ValueError, match="need one pose row per image"):
+        open_session(ckpt, "cpu", images=tmp_path / "own", poses=tmp_path / "two.npy")
 
 
 def _run_view(args, capsys):
