@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gqn.cli.eval_cmd import DEVICE, _positive
+from gqn.cli.eval_cmd import DEVICE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="allow a --host other than a loopback address: anyone who can reach it can use "
         "the viewer (no authentication)",
     )
-    p.add_argument("--threads", type=_positive, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", **DEVICE)
     p.set_defaults(handler=_view, parser=p)
 
@@ -45,6 +45,8 @@ def _view(args: argparse.Namespace) -> int:
 
     if args.images is not None and args.poses is None:
         args.parser.error("--images needs --poses")
+    if args.threads is not None and args.threads < 1:
+        args.parser.error(f"--threads must be >= 1, got {args.threads}")
     loopback = args.host in LOOPBACK_HOSTS
     if not loopback and not args.allow_remote:
         raise ValueError(
