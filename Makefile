@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install demo test lint bench clean mutation pretrained
+.PHONY: install browser demo test lint bench clean mutation pretrained
 
 # TORCH_INDEX: an extra index for torch, e.g. https://download.pytorch.org/whl/cpu on a machine
 # whose pip would otherwise fetch the CUDA build (several GB): its 2.13.0+cpu outranks PyPI's
@@ -22,6 +22,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 install: $(VENV)/.installed
+
+# Headless Chromium + its driver for the viewer's browser test (tests/test_viewer_browser.py, which
+# is skipped without them): Debian's packages, installed only where apt-get exists and they are
+# missing; a failed install leaves the test skipped rather than failing the build.
+browser:
+	@if command -v apt-get >/dev/null && ! { command -v chromium && command -v chromedriver; } >/dev/null; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| echo "could not install chromium/chromium-driver: the browser test will be skipped"; \
+	fi
 
 demo: install
 	$(PY) -m gqn demo --out runs/demo

@@ -4,12 +4,15 @@ stdout and to ``benchmarks/results/<machine>.json``.
     python benchmarks/run_all.py                  # all cases (CPU: ~30 min on 2 cores)
     python benchmarks/run_all.py --quick          # fewer cases and steps, -quick.json
     python benchmarks/run_all.py --only paper64   # cases whose name matches a regex
+    python benchmarks/run_all.py --only viewer    # only gqn view's frames/s (bench_viewer.py)
 
 Cases: the machine's peak FLOP/s (matmul and ConvLSTM-shaped conv2d, fp32 and bf16), then for
 ``paper64`` (both core options) and ``demo``: the reference path (constant inputs concatenated at
 every step), the fast path, and the fast path with bf16 autocast / channels-last / torch.compile.
 On a CUDA machine the device is used automatically and ``paper64`` also runs at batch 36 in bf16.
 Utilisation is achieved FLOP/s over the conv2d peak of the same precision measured in this run.
+Last (not with --quick), case ``viewer``: the frames/s of ``gqn view``'s render endpoint
+(bench_viewer.py, its own JSON: results/cpu-2core-viewer.json).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "bench_model.py"
+VIEWER = HERE / "bench_viewer.py"
 
 
 def machine_name() -> str:
@@ -160,10 +164,14 @@ def main() -> None:
     if args.merge and out.exists():
         results = json.loads(out.read_text())["cases"]
     report: dict = {}
-    for name, case_args in cases(args.quick, cuda):
-        if (args.only and not re.search(args.only, name)) or (
+
+    def selected(name: str) -> bool:
+        return not (args.only and not re.search(args.only, name)) and not (
             args.skip and re.search(args.skip, name)
-        ):
+        )
+
+    for name, case_args in cases(args.quick, cuda):
+        if not selected(name):
             continue
         print(f"running {name}", file=sys.stderr, flush=True)
         results[name] = run_case([*case_args, *steps], args.timeout)
@@ -178,6 +186,9 @@ def main() -> None:
         out.write_text(json.dumps(report, indent=2) + "\n")  # after every case: partial runs count
     print(json.dumps(report.get("table", []), indent=2))
     print(f"wrote {out}", file=sys.stderr)
+    if not args.quick and selected("viewer"):
+        print("running viewer", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, str(VIEWER)], check=True)
 
 
 if __name__ == "__main__":

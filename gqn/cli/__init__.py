@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "gqn.cli.demo_cmd",
     "gqn.cli.experiment_cmd",
     "gqn.cli.export_cmd",
+    "gqn.cli.view_cmd",
 )
 
 
