@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "gqn.cli.eval_cmd",
     "gqn.cli.demo_cmd",
     "gqn.cli.experiment_cmd",
+    "gqn.cli.analyze_cmd",
 )
 
 

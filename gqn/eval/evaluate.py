@@ -222,8 +222,9 @@ def evaluate(
     """Evaluate ``model`` on the first ``num_scenes`` scenes of ``dataset``.
 
     ``train_mean`` (3, s, s) is the mean training image; ``ks`` the context sizes (default
-    1 ... V - 1; K = 0 gives the prior without context, and no nearest-view baseline: None). Returns the ``eval.json`` dict: settings and one row per K with the ELBO terms
-    and, per method, the mean of each metric over the queries.
+    1 ... V - 1; K = 0: no context, the nearest-view baseline None). Returns the ``eval.json``
+    dict: settings and one row per K with the ELBO terms and, per method, the mean of each
+    metric over the queries.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
