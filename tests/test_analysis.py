@@ -103,7 +103,7 @@ def test_each_analysis_writes_figures_json_markdown_with_finite_numbers(
 @pytest.mark.parametrize("name", sorted(set(MODELS) - {"gqn"}))
 def test_analyses_serve_every_registered_model(name, store, tmp_path):
     ckpt = make_checkpoint(tmp_path / "run", store, name)
-    for analysis, small in (("views", dict(scenes=2, samples=1, max_context=1)),
+    for analysis, small in (("views", dict(scenes=2, samples=1, max_context=2)),
                             ("interpolate", SMALL["interpolate"])):  # fmt: skip
         options = default_options(analysis, **small)
         record = run_analysis(analysis, ckpt, store, tmp_path, options)
