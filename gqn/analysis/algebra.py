@@ -24,7 +24,14 @@ from typing import Any
 
 import torch
 
-from gqn.analysis.common import Inputs, context_size, render, represent, require_scenes
+from gqn.analysis.common import (
+    Inputs,
+    context_size,
+    mean_and_se,
+    render,
+    represent,
+    require_scenes,
+)
 from gqn.data.collate import frames_to_images
 from gqn.eval import image_metrics
 from gqn.viewpoint import pose_to_viewpoint
@@ -85,11 +92,12 @@ def run(inputs: Inputs, options: argparse.Namespace, out: Path) -> dict[str, Any
     }
     truth, query = x["D"][0][:, k:], x["D"][1][:, k:]
     flat_truth = truth.flatten(0, 1)
-    scores, renders = {}, {}
+    scores, renders, per_triple = {}, {}, {}
     for name, rep in rs.items():
         renders[name] = render(inputs.model, rep, query, options.samples, options.seed).mean(1)
         metrics = image_metrics.image_metrics(renders[name].flatten(0, 1), flat_truth)
         scores[name] = {m: float(v.mean()) for m, v in metrics.items() if v is not None}
+        per_triple[name] = {m: metrics[m].view(count, -1).mean(1) for m in ("psnr", "ssim")}
     scale = float((r["C"] - r["D"]).flatten(1).norm(dim=1).mean())
     distance = {
         name: float((rep - r["D"]).flatten(1).norm(dim=1).mean()) / scale
@@ -107,8 +115,15 @@ def run(inputs: Inputs, options: argparse.Namespace, out: Path) -> dict[str, Any
         "num_samples": options.samples,
         "scores": scores,
         "r_distance_to_D": distance,
-        "psnr_gain_over_C": scores["algebra"]["psnr"] - scores["C_alone"]["psnr"],
-        "ssim_gain_over_C": scores["algebra"]["ssim"] - scores["C_alone"]["ssim"],
+        **{
+            f"{m}_gain_over_C{suffix}": value
+            for m in ("psnr", "ssim")
+            for suffix, value in zip(
+                ("", "_se"),
+                mean_and_se(per_triple["algebra"][m] - per_triple["C_alone"][m]),
+                strict=True,
+            )
+        },
     }
 
 
@@ -131,6 +146,10 @@ def markdown(record: dict[str, Any]) -> str:
             f"{record['r_distance_to_D'][name]:.3f} |"
         )
     lines += [
+        "",
+        f"Gain of the algebra over r(C) alone: PSNR {record['psnr_gain_over_C']:+.3f} +- "
+        f"{record['psnr_gain_over_C_se']:.3f} dB, SSIM {record['ssim_gain_over_C']:+.4f} +- "
+        f"{record['ssim_gain_over_C_se']:.4f} (mean +- standard error over the triples).",
         "",
         "Columns: A | B | C | D (truth, at D's first query view) | renderings from "
         + " | ".join(f"{m}" for m in METHODS),

@@ -74,8 +74,8 @@ CLAIMS: list[Claim] = [
         "GQN paper (seeds 000/001/002, scene algebra figure)",
         "analysis:algebra",
         lambda r: r["psnr_gain_over_C"],
-        "PSNR (dB) of r(A) - r(B) + r(C) against D minus that of r(C) alone > 0",
-        lambda r: r["psnr_gain_over_C"] > 0,
+        "PSNR (dB) of r(A) - r(B) + r(C) against D minus that of r(C) alone > 2 standard errors",
+        lambda r: r["psnr_gain_over_C"] > 2 * r["psnr_gain_over_C_se"],
     ),
     Claim(
         "interpolation-valid",
@@ -92,8 +92,8 @@ CLAIMS: list[Claim] = [
         "thesis (seed 004) §5.4, fig 5.28",
         "analysis:interpolate",
         lambda r: r["gain_over_crossfade"],
-        "interior validity of interpolated r minus that of the pixel cross-fade > 0",
-        lambda r: r["gain_over_crossfade"] > 0,
+        "interior validity of interpolated r minus that of the cross-fade > 2 standard errors",
+        lambda r: r["gain_over_crossfade"] > 2 * r["gain_over_crossfade_se"],
     ),
     Claim(
         "generality-grayscale",

@@ -142,6 +142,13 @@ def context_size(inputs: Inputs, wanted: int | None) -> int:
     return k
 
 
+def mean_and_se(values: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard error (n - 1 in the variance; 0 for a single value) of (n,) values."""
+    n = values.numel()
+    se = float(values.double().std() / n**0.5) if n > 1 else 0.0
+    return float(values.double().mean()), se
+
+
 @torch.no_grad()
 def render(
     model: SceneModel, r: torch.Tensor, viewpoints: torch.Tensor, samples: int, seed: int

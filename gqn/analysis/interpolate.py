@@ -25,7 +25,14 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import torch
 
-from gqn.analysis.common import Inputs, context_size, render, represent, require_scenes
+from gqn.analysis.common import (
+    Inputs,
+    context_size,
+    mean_and_se,
+    render,
+    represent,
+    require_scenes,
+)
 from gqn.eval import image_metrics
 from gqn.eval.evaluate import load_scenes
 from gqn.viz.grids import comparison_grid
@@ -35,7 +42,7 @@ CAMERA = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pairs", type=int, default=4, help="scene pairs (default 4)")
+    parser.add_argument("--pairs", type=int, default=8, help="scene pairs (default 8)")
     parser.add_argument("--frames", type=int, default=8, help="frames per strip (default 8)")
     parser.add_argument("--context", type=int, default=None, help="context views K per scene")
     parser.add_argument("--bank", type=int, default=50, help="scenes whose views form the bank")
@@ -114,7 +121,13 @@ def run(inputs: Inputs, options: argparse.Namespace, out: Path) -> dict[str, Any
         "validity_ends": ends,
         "validity_interior": interior,
         "interior_over_ends": interior["interpolation"] / ends,
-        "gain_over_crossfade": interior["interpolation"] - interior["crossfade"],
+        **dict(
+            zip(
+                ("gain_over_crossfade", "gain_over_crossfade_se"),
+                mean_and_se((score["interpolation"] - score["crossfade"])[:, 1:-1].mean(1)),
+                strict=True,
+            )
+        ),
     }
 
 
@@ -131,7 +144,9 @@ def markdown(record: dict[str, Any]) -> str:
             f"- end frames (t = 0, 1): validity {record['validity_ends']:.3f}",
             f"- interior frames, interpolated r: {inter['interpolation']:.3f} "
             f"({record['interior_over_ends']:.2f} x the ends)",
-            f"- interior frames, pixel cross-fade (control): {inter['crossfade']:.3f}",
+            f"- interior frames, pixel cross-fade (control): {inter['crossfade']:.3f}; "
+            f"interpolated r minus cross-fade {record['gain_over_crossfade']:+.4f} +- "
+            f"{record['gain_over_crossfade_se']:.4f} (mean +- standard error over the pairs)",
             "",
             "Rows per pair: interpolated r, then the pixel cross-fade of its end frames.",
             "",
