@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "gqn.cli.experiment_cmd",
     "gqn.cli.export_cmd",
     "gqn.cli.view_cmd",
+    "gqn.cli.analyze_cmd",
 )
 
 
