@@ -6,4 +6,8 @@ with :func:`gqn.experiments.report.write_report`; its training runs go through
 :func:`gqn.experiments.runs.train_in_chunks`, so an interrupted experiment resumes.
 """
 
-EXPERIMENTS: dict[str, str] = {}
+EXPERIMENTS: dict[str, str] = {
+    "narratives-min-mse": "gqn.experiments.narratives_min_mse",
+    "narratives-samples": "gqn.experiments.narratives_samples",
+    "narratives-consistency": "gqn.experiments.narratives_consistency",
+}
