@@ -68,7 +68,7 @@ def add_run_arguments(parser: argparse.ArgumentParser, out: str) -> None:
         default=None,
         help="training steps per run (default: the config's optim.max_steps)",
     )
-    parser.add_argument("--every", type=int, default=500, help="steps per training chunk")
+    parser.add_argument("--every", type=int, default=250, help="steps per training chunk")
     parser.add_argument(
         "--set",
         action="append",

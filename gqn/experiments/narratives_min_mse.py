@@ -30,7 +30,7 @@ SAMPLE_COUNTS = (1, 2, 5, 10, 20, 30)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     narratives.add_run_arguments(parser, "runs/narratives/results")
-    parser.add_argument("--videos", type=int, default=32, help="test videos")
+    parser.add_argument("--videos", type=int, default=24, help="test videos")
     parser.add_argument("--samples", type=int, default=30, help="samples per video")
     parser.add_argument("--context", type=int, default=6, help="first frames given as context")
 
