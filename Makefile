@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install demo test lint bench clean mutation
+.PHONY: install browser demo test lint bench clean mutation pretrained
 
 # TORCH_INDEX: an extra index for torch, e.g. https://download.pytorch.org/whl/cpu on a machine
 # whose pip would otherwise fetch the CUDA build (several GB): its 2.13.0+cpu outranks PyPI's
@@ -23,6 +23,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
+# Headless Chromium + its driver for the viewer's browser test (tests/test_viewer_browser.py, which
+# is skipped without them): Debian's packages, installed only where apt-get exists and they are
+# missing; a failed install leaves the test skipped rather than failing the build.
+browser:
+	@if command -v apt-get >/dev/null && ! { command -v chromium && command -v chromedriver; } >/dev/null; then \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+		|| echo "could not install chromium/chromium-driver: the browser test will be skipped"; \
+	fi
+
 demo: install
 	$(PY) -m gqn demo --out runs/demo
 
@@ -34,6 +43,18 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/run_all.py
+
+# The shipped weights gqn/pretrained/sm-32.pt (docs/pretrained.md): the demo's recipe
+# (configs/demo.yaml, its data) continued to PRETRAINED_STEPS steps; resumable (rerun to continue).
+PRETRAINED_STEPS ?= 12000
+PRETRAINED := runs/pretrained
+pretrained: install
+	$(PY) -m gqn data generate shepard-metzler $(PRETRAINED)/data --image-size 32 --views 15 \
+		--scenes 2000 --seed 0
+	$(PY) -m gqn train $(if $(wildcard $(PRETRAINED)/run/checkpoints/*.pt),--resume --out $(PRETRAINED)/run,--config configs/demo.yaml) \
+		data.path=$(PRETRAINED)/data out_dir=$(PRETRAINED)/run optim.max_steps=$(PRETRAINED_STEPS)
+	$(PY) -m gqn export $(PRETRAINED)/run gqn/pretrained/sm-32.pt
+	$(PY) -m gqn eval pretrained:sm-32 --data $(PRETRAINED)/data --out $(PRETRAINED)/eval
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache mutants

@@ -4,14 +4,17 @@ stdout and to ``benchmarks/results/<machine>.json``.
     python benchmarks/run_all.py                  # all cases (CPU: ~30 min on 2 cores)
     python benchmarks/run_all.py --quick          # fewer cases and steps, -quick.json
     python benchmarks/run_all.py --only paper64   # cases whose name matches a regex
+    python benchmarks/run_all.py --only viewer    # only gqn view's frames/s (bench_viewer.py)
 
 Cases: the machine's peak FLOP/s (matmul and ConvLSTM-shaped conv2d, fp32 and bf16), then for
 ``paper64`` (both core options) and ``demo``: the reference path (constant inputs concatenated at
 every step), the fast path, and the fast path with bf16 autocast / channels-last / torch.compile.
 On a CUDA machine the device is used automatically and ``paper64`` also runs at batch 36 in bf16.
-Last, the Consistent GQN (``bench_cgqn.py``): a training step and sampling of its CPU-sized
-(``cgqn/cpu32``) and appendix-B (``cgqn/paper64``) configs, fp32.
 Utilisation is achieved FLOP/s over the conv2d peak of the same precision measured in this run.
+Then the Consistent GQN (``bench_cgqn.py``): a training step and sampling of its CPU-sized
+(``cgqn/cpu32``) and appendix-B (``cgqn/paper64``) configs, fp32.
+Last (not with --quick), case ``viewer``: the frames/s of ``gqn view``'s render endpoint
+(bench_viewer.py, its own JSON: results/cpu-2core-viewer.json).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "bench_model.py"
 CGQN_WORKER = HERE / "bench_cgqn.py"
+VIEWER = HERE / "bench_viewer.py"
 
 
 def machine_name() -> str:
@@ -191,12 +195,16 @@ def main() -> None:
     if args.merge and out.exists():
         results = json.loads(out.read_text())["cases"]
     report: dict = {}
+
+    def selected(name: str) -> bool:
+        return not (args.only and not re.search(args.only, name)) and not (
+            args.skip and re.search(args.skip, name)
+        )
+
     plan = [(n, [*a, *steps], WORKER) for n, a in cases(args.quick, cuda)]
     plan += [(n, a, CGQN_WORKER) for n, a in cgqn_cases(args.quick)]
     for name, case_args, worker in plan:
-        if (args.only and not re.search(args.only, name)) or (
-            args.skip and re.search(args.skip, name)
-        ):
+        if not selected(name):
             continue
         print(f"running {name}", file=sys.stderr, flush=True)
         results[name] = run_case(case_args, args.timeout, worker)
@@ -211,6 +219,9 @@ def main() -> None:
         out.write_text(json.dumps(report, indent=2) + "\n")  # after every case: partial runs count
     print(json.dumps(report.get("table", []), indent=2))
     print(f"wrote {out}", file=sys.stderr)
+    if not args.quick and selected("viewer"):
+        print("running viewer", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, str(VIEWER)], check=True)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,15 @@ docs/evaluation.md §2 on held-out scenes at K = 1 and 3, and record the *pose g
 prior mean minus PSNR of the same prior rendered at another view's pose (the control
 ``prior_mean_other_pose``). Reports, per K, the first step, training wall minutes and query images
 at which the gap reaches 1.0 and 1.5 dB, with the whole curve, the CPU flags and threads.
+Training runs through :func:`gqn.experiments.runs.train_in_chunks`, so a rerun resumes (and a
+larger ``--max-steps`` continues the same run); "CPU minutes" is the training process' CPU
+time, steadier than wall time on a shared machine (the load average is recorded).
 
     python benchmarks/time_to_quality.py --config configs/demo.yaml --data data/demo-sm32 \
         --name demo --eval-every 500 --max-steps 6000
 
 Training time is the wall time of the training chunks only (evaluation excluded), on this
-machine with ``torch.get_num_threads()`` threads; writes ``benchmarks/results/ttq-NAME.json``.
+machine with the config's ``threads``; writes ``benchmarks/results/ttq-NAME.json``.
 Not a test: run it on a quiet machine, one benchmark at a time.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import time
@@ -27,8 +31,8 @@ from pathlib import Path
 import torch
 
 from gqn.eval.evaluate import evaluate_checkpoint
+from gqn.experiments.runs import train_in_chunks
 from gqn.run_config import load_run_config
-from gqn.train.trainer import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GAPS_DB = (1.0, 1.5)
@@ -70,7 +74,8 @@ def pose_gaps(result: dict) -> dict[int, dict]:
 def first_reached(curve: list[dict], k: int, gap: float) -> dict | None:
     for point in curve:
         if point["k"][k]["pose_gap_db"] >= gap:
-            return {key: point[key] for key in ("step", "train_minutes", "query_images")}
+            keys = ("step", "train_minutes", "cpu_minutes", "query_images")
+            return {key: point[key] for key in keys}
     return None
 
 
@@ -88,39 +93,30 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out or f"runs/ttq-{args.name}")
     ks = [1, 3]
+    config = load_run_config(args.config, [*args.overrides, f"data.path={args.data}"])
+    images_per_step = config.data.batch_size * config.data.num_targets
+    load_before = os.getloadavg()
     curve: list[dict] = []
-    train_s, step = 0.0, 0
-    while step < args.max_steps:
-        step = min(step + args.eval_every, args.max_steps)
-        overrides = [
-            *args.overrides,
-            f"data.path={args.data}",
-            f"out_dir={out}",
-            f"optim.max_steps={step}",
-            f"log.checkpoint_every={args.eval_every}",
-        ]
-        config = load_run_config(args.config, overrides)
-        start = time.perf_counter()
-        result = train(config, resume=bool(curve))
-        train_s += time.perf_counter() - start
-        if result.status != "finished" or result.checkpoint is None:
-            raise SystemExit(f"training stopped at step {result.step}: {result.message}")
+    overrides = [*args.overrides, f"data.path={args.data}"]
+    for chunk in train_in_chunks(args.config, overrides, out, args.max_steps, args.eval_every):
         scores = evaluate_checkpoint(
-            result.checkpoint,
+            chunk.checkpoint,
             args.data,
-            out / f"eval-{step}",
+            out / f"eval-{chunk.step}",
             num_scenes=args.scenes,
             num_samples=args.samples,
             ks=ks,
         )
         point = {
-            "step": step,
-            "train_minutes": train_s / 60,
-            "query_images": step * config.data.batch_size,
+            "step": chunk.step,
+            "train_minutes": chunk.train_seconds / 60,
+            "cpu_minutes": chunk.cpu_seconds / 60,
+            "query_images": chunk.step * images_per_step,
             "k": pose_gaps(scores),
         }
         curve.append(point)
-        print(json.dumps({"step": step, **{f"gap_k{k}": point["k"][k]["pose_gap_db"] for k in ks}}))
+        gaps = {f"gap_k{k}": round(point["k"][k]["pose_gap_db"], 3) for k in ks}
+        print(json.dumps({"step": chunk.step, **gaps}), flush=True)
         if all(point["k"][k]["pose_gap_db"] >= max(GAPS_DB) for k in ks):
             break
     report = {
@@ -131,7 +127,8 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "cpu": cpu_flags(),
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": config.threads,
+        "load_average_1_5_15_min": {"start": load_before, "end": os.getloadavg()},
         "eval": {"scenes": args.scenes, "samples": args.samples, "ks": ks},
         "reached": {
             f"k{k}_gap_{gap}db": first_reached(curve, k, gap) for k in ks for gap in GAPS_DB

@@ -11,3 +11,13 @@ Library layout (the CLI in :mod:`gqn.cli` composes these; the library never impo
 """
 
 __version__ = "0.2.1"
+
+
+def __getattr__(name: str):
+    """``gqn.load_pretrained(name)``: the shipped weights (:mod:`gqn.models.pretrained`),
+    imported on first use so that ``import gqn`` stays light."""
+    if name == "load_pretrained":
+        from gqn.models.pretrained import load_pretrained
+
+        return load_pretrained
+    raise AttributeError(f"module 'gqn' has no attribute {name!r}")

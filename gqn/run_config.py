@@ -33,7 +33,9 @@ class DataConfig:
     ``pool_scenes`` / ``pool_steps`` train the first steps on only the first few training
     scenes (:class:`gqn.data.samplers.ScenePool`; not in the paper; off by default).
     ``num_targets``: target views per scene (n of :class:`gqn.batch.QueryBatch`; 1 for the GQN),
-    never context views; K + n must fit in a scene's views.
+    never context views; K + n must fit in a scene's views. ``view_split``: ``"random"`` views,
+    or ``"hidden-face"`` (stored MNIST dice): the context misses one side of the die and every
+    target shows it (:mod:`gqn.data.dice_sampler`).
     """
 
     path: str | None = None
@@ -50,6 +52,7 @@ class DataConfig:
     preview_scenes: int = 8
     pool_scenes: int | None = None
     pool_steps: int = 0
+    view_split: str = "random"
 
     def __post_init__(self) -> None:
         if self.path is not None and self.family is not None:

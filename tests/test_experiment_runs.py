@@ -63,3 +63,39 @@ def test_report_holds_record_and_machine(tmp_path):
     record = json.loads(path.read_text())
     assert record["a"] == 1.5 and "cpu" in record["machine"]
     assert (tmp_path / "out" / "exp.md").read_text() == "# exp\n"
+
+
+def test_multiscale_compare_runs_resumes_and_reports(tmp_path):
+    """`gqn experiment multiscale-compare` on a tiny model 2: the report, per-layer figures, and
+    a rerun that trains and scores nothing again; a missing model config is refused first."""
+    from gqn.cli import main
+    from gqn.data.generate import generate_dataset
+    from gqn.data.scenes import make_family
+
+    family = make_family("shepard-metzler", image_size=16, views=4, parts=2)
+    data = generate_dataset(family, tmp_path / "data", 12, seed=0, progress=False)
+    models = tmp_path / "models"
+    models.mkdir()
+    tiny = {**TINY, "model": {**TINY["model"], "image_size": 16}}
+    tiny["data"] = {k: v for k, v in TINY["data"].items() if k not in ("family", "family_params")}
+    tiny["data"]["test_fraction"] = 0.25
+    multi = {"name": "multiscale", "layers": [1, 1], "canvas": "shared",
+             "canvas_upsample": "upconv", "layer_input": "image", "nll": "last"}  # fmt: skip
+    (models / "model2.yaml").write_text(
+        yaml.safe_dump({**tiny, "model": {**tiny["model"], **multi}})
+    )
+    out = tmp_path / "out"
+    argv = ["experiment", "multiscale-compare", "--models-dir", str(models), "--models", "2",
+            "--data", str(data), "--out", str(out), "--steps", "2", "--eval-every", "1",
+            "--scenes", "2", "--samples", "1", "--k", "1"]  # fmt: skip
+    assert main([*argv[:5], "2,7", *argv[6:]]) == 2  # no model7.yaml: refused before training
+    assert not out.exists()
+    assert main(argv) == 0
+    report = json.loads((out / "compare.json").read_text())
+    assert list(report["models"]) == ["model2"]
+    m2 = report["models"]["model2"]
+    assert [p["step"] for p in m2["curve"]] == [1, 2] and m2["layer_figures"]
+    assert len(m2["final"]["kl_per_layer_nats"]) == 2
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("eval.json")}
+    assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("eval.json")} == stamps

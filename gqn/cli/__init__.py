@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "gqn.cli.eval_cmd",
     "gqn.cli.demo_cmd",
     "gqn.cli.experiment_cmd",
+    "gqn.cli.export_cmd",
+    "gqn.cli.view_cmd",
+    "gqn.cli.analyze_cmd",
 )
 
 

@@ -36,7 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and mean-training-image baselines, for K = 1 ... V-1 context views. Writes eval.json, "
         "eval.md and PNG plots.",
     )
-    p.add_argument("checkpoint", help="checkpoint file or run directory (latest checkpoint)")
+    p.add_argument(
+        "checkpoint",
+        help="checkpoint file, run directory (latest checkpoint) or pretrained:NAME",
+    )
     p.add_argument("--data", required=True, help="scene store the model was trained on")
     p.add_argument("--split", default="test", choices=("train", "test", "all"))
     p.add_argument("--scenes", type=_positive, default=100, help="held-out scenes (default 100)")
@@ -55,7 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "at the data's radius). For a multi-scale model with --data also layers_prior.png and "
         "layers_reconstruction.png: what each layer drew, for several scenes.",
     )
-    s.add_argument("checkpoint", help="checkpoint file or run directory (latest checkpoint)")
+    s.add_argument(
+        "checkpoint",
+        help="checkpoint file, run directory (latest checkpoint) or pretrained:NAME",
+    )
     src = s.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", help="scene store (use with --scene)")
     src.add_argument("--images", type=Path, help="folder of PNG/JPEG views (use with --poses)")

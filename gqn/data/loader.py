@@ -24,7 +24,9 @@ from torch.utils.data import DataLoader
 from gqn.batch import QueryBatch
 from gqn.data.collate import CollateItems, to_query_batch
 from gqn.data.dataset import OnlineSceneDataset, SceneDataset, open_split
+from gqn.data.dice_sampler import HiddenFaceBatchSampler, hidden_face_dataset
 from gqn.data.samplers import QueryBatchSampler, ScenePool
+from gqn.data.scenes.dice_views import SPLITS
 from gqn.data.workers import shutdown_workers, unwrap_worker_error
 
 
@@ -85,6 +87,7 @@ def make_loader(
     world_size: int = 1,
     pool: ScenePool | None = None,
     num_targets: int = 1,
+    view_split: str = "random",
     num_workers: int = 2,
     pin_memory: bool = False,
     persistent_workers: bool = True,
@@ -96,8 +99,12 @@ def make_loader(
     a scene family object with ``render_scenes`` (online mode: fresh scenes every step).
     Steps run from ``start_step`` to ``num_steps`` (endless if None); to resume a run, pass the
     step to continue from. ``pool`` (a :class:`ScenePool`) trains the first steps on a few
-    scenes. Each scene gives K context views and ``num_targets`` targets.
+    scenes. Each scene gives K context views and ``num_targets`` targets: random views, or with
+    ``view_split="hidden-face"`` (stored MNIST dice only) a context that misses one side of the
+    die and targets that all show it (:mod:`gqn.data.dice_sampler`).
     """
+    if view_split not in SPLITS:
+        raise ValueError(f"unknown view split {view_split!r}; valid: {list(SPLITS)}")
     common = dict(
         min_context=min_context,
         max_context=max_context,
@@ -117,6 +124,11 @@ def make_loader(
             worker_init_fn=ignore_stop_signals,
         )
     if hasattr(data, "render_scenes"):
+        if view_split != "random":
+            raise ValueError(
+                f"view split {view_split!r} needs a stored MNIST-dice dataset (data.path), "
+                "not scenes rendered online"
+            )
         ds = OnlineSceneDataset(data, batch_size, **common)
         loader = DataLoader(
             ds, batch_size=None, num_workers=num_workers, pin_memory=pin_memory, **extra
@@ -127,7 +139,12 @@ def make_loader(
             if isinstance(data, SceneDataset)
             else open_split(data, split, test_fraction, split_seed)
         )
-        sampler = QueryBatchSampler(len(ds), ds.views, batch_size, **common)
+        if view_split == "hidden-face":
+            top = ds.views - num_targets if max_context is None else max_context
+            ds, faces = hidden_face_dataset(ds, top, num_targets)
+            sampler = HiddenFaceBatchSampler(faces, ds.views, batch_size, **common)
+        else:
+            sampler = QueryBatchSampler(len(ds), ds.views, batch_size, **common)
         loader = DataLoader(
             ds,
             batch_sampler=sampler,

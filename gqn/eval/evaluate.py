@@ -4,7 +4,7 @@ Protocol (fixed and seeded, so two checkpoints are compared on identical inputs)
 ``num_scenes`` scenes of the split; for scene i a permutation of its V views drawn from
 ``(seed, i)``: view ``perm[0]`` is the query and ``perm[1 : K + 1]`` the K context views. The
 context sets are nested (K views are a subset of K + 1 views), and the scenes and query views are
-the same for every K = 1 ... V - 1.
+the same for every K = 0 ... V - 1 (K = 0: no context view, r = 0; no nearest-view baseline).
 
 Methods, each scored with :func:`gqn.eval.image_metrics.image_metrics` against the query image:
 
@@ -111,9 +111,10 @@ def _predictions(
     other_viewpoint: torch.Tensor,
     num_samples: int,
     generators: tuple[torch.Generator, torch.Generator],
-) -> dict[str, torch.Tensor]:
+) -> dict[str, torch.Tensor | None]:
     """Every method's (b, c, s, s) prediction of the batch's (single) target images;
-    ``prior_sample`` is all N samples, (b, N, c, s, s). ``r`` is the batch's representation,
+    ``prior_sample`` is all N samples, (b, N, c, s, s); ``nearest_view`` is None with no
+    context views (K = 0). ``r`` is the batch's representation,
     shared with the ELBO; ``other_viewpoint`` (b, d) is the control's pose; ``generators`` the
     noise of the prior samples and of the control."""
     samples, other = (
@@ -129,7 +130,9 @@ def _predictions(
         "prior_mean": samples.mean(1),
         "best_of_n": best_of_n(samples, target),
         "prior_mean_other_pose": other.mean(1),
-        "nearest_view": nearest_view(
+        "nearest_view": None
+        if batch.context_images.shape[1] == 0
+        else nearest_view(
             batch.context_images, batch.context_viewpoints, batch.target_viewpoints[:, 0]
         ),
         "mean_image": train_mean.to(target)[None].expand(b, -1, -1, -1),
@@ -182,20 +185,23 @@ def _evaluate_k(
             model, batch, r, terms.mean[:, 0], train_mean, v[:, -1], num_samples, generators
         )
         for name, pred in preds.items():
+            if pred is None:  # the nearest view without context views
+                continue
             per_method[name].add(_scores(pred, batch.target_images[:, 0]), batch.num_scenes)
     dims = int(images[0, 0].numel())
     row: dict[str, Any] = {"k": k, **elbo.means(("nll_nats", "kl_nats"))}
     row["nll_bits_per_dim"] = nats_to_bits_per_dim(row["nll_nats"], dims)
     row["kl_bits_per_dim"] = nats_to_bits_per_dim(row["kl_nats"], dims)
     row["methods"] = {m: acc.means(image_metrics.METRICS) for m, acc in per_method.items()}
+    nearest = row["methods"]["nearest_view"]["ssim"]
     log.info(
-        "K=%d: nll %.1f kl %.2f nats; SSIM recon %.3f prior %.3f nearest %.3f",
+        "K=%d: nll %.1f kl %.2f nats; SSIM recon %.3f prior %.3f nearest %s",
         k,
         row["nll_nats"],
         row["kl_nats"],
         row["methods"]["reconstruction"]["ssim"],
         row["methods"]["prior_mean"]["ssim"],
-        row["methods"]["nearest_view"]["ssim"],
+        "n/a" if nearest is None else f"{nearest:.3f}",
     )
     return row
 
@@ -216,8 +222,9 @@ def evaluate(
     """Evaluate ``model`` on the first ``num_scenes`` scenes of ``dataset``.
 
     ``train_mean`` (3, s, s) is the mean training image; ``ks`` the context sizes (default
-    1 ... V - 1). Returns the ``eval.json`` dict: settings and one row per K with the ELBO terms
-    and, per method, the mean of each metric over the queries.
+    1 ... V - 1; K = 0: no context, the nearest-view baseline None). Returns the ``eval.json``
+    dict: settings and one row per K with the ELBO terms and, per method, the mean of each
+    metric over the queries.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -237,8 +244,8 @@ def evaluate(
             "(1 context view + 1 query): use data with more views"
         )
     ks = list(range(1, views)) if ks is None else ks
-    if not ks or min(ks) < 1 or max(ks) > views - 1:
-        raise ValueError(f"context sizes must lie in 1..{views - 1}, got {ks}")
+    if not ks or min(ks) < 0 or max(ks) > views - 1:
+        raise ValueError(f"context sizes must lie in 0..{views - 1}, got {ks}")
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         rows = [
             _evaluate_k(

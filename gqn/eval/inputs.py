@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from gqn.data.collate import frames_to_images
-from gqn.data.dataset import open_split
+from gqn.data.dataset import SceneDataset, open_split
 from gqn.viewpoint import POSE_DIM
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -28,11 +28,18 @@ def load_dataset_scene(
     split_seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scene ``index`` of ``split`` of the store at ``path``: images (V, 3, s, s), poses (V, 5)."""
-    dataset = open_split(path, split, test_fraction, split_seed)
+    return dataset_scene(
+        open_split(path, split, test_fraction, split_seed), index, f"{split} split of {path}"
+    )
+
+
+def dataset_scene(
+    dataset: SceneDataset, index: int, what: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scene ``index`` of an open ``dataset`` (named ``what`` in the error): images (V, 3, s, s),
+    poses (V, 5)."""
     if not 0 <= index < len(dataset):
-        raise ValueError(
-            f"scene {index} out of range: the {split} split of {path} has {len(dataset)} scenes"
-        )
+        raise ValueError(f"scene {index} out of range: the {what} has {len(dataset)} scenes")
     frames, poses = dataset[index]
     return frames_to_images(frames), poses.float()
 

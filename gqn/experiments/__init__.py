@@ -10,4 +10,8 @@ EXPERIMENTS: dict[str, str] = {
     "narratives-min-mse": "gqn.experiments.narratives_min_mse",
     "narratives-samples": "gqn.experiments.narratives_samples",
     "narratives-consistency": "gqn.experiments.narratives_consistency",
+    "multiscale-compare": "gqn.experiments.multiscale_compare",
+    "dice-elbo": "gqn.experiments.dice_elbo",
+    "dice-kl-consistency": "gqn.experiments.dice_kl",
+    "dice-samples": "gqn.experiments.dice_samples",
 }

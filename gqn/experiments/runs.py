@@ -17,7 +17,6 @@ from pathlib import Path
 from gqn.io import atomic_write
 from gqn.models.loading import find_latest
 from gqn.run_config import load_run_config
-from gqn.train.checkpoint import checkpoint_path
 from gqn.train.trainer import train
 
 CHUNKS_FILE = "chunks.json"
@@ -92,8 +91,8 @@ def train_in_chunks(
         result = train(config, resume=find_latest(run_dir) is not None)
         train_s += time.perf_counter() - wall
         cpu_s += time.process_time() - cpu
-        if result.status != "finished":
+        if result.status != "finished" or result.step != mark or result.checkpoint is None:
             raise ValueError(f"run {run_dir} stopped at step {result.step}: {result.message}")
-        chunks[mark] = Chunk(mark, train_s, cpu_s, checkpoint_path(run_dir, mark))
+        chunks[mark] = Chunk(mark, train_s, cpu_s, Path(result.checkpoint))
         _record(run_dir, chunks)
         yield chunks[mark]

@@ -22,6 +22,7 @@ import torch
 import gqn
 from gqn.io import read_checked
 from gqn.models.base import SceneModel
+from gqn.models.pretrained import PREFIX, pretrained_path
 from gqn.models.registry import build_model
 from gqn.run_config import RunConfig
 from gqn.typed_config import ConfigError, from_dict
@@ -53,6 +54,8 @@ def find_latest(run_dir: str | os.PathLike[str]) -> Path | None:
 
 
 def _resolve(path_or_run_dir: str | os.PathLike[str]) -> Path:
+    if str(path_or_run_dir).startswith(PREFIX):
+        return pretrained_path(str(path_or_run_dir))
     p = Path(path_or_run_dir)
     if p.is_dir():
         latest = find_latest(p)
@@ -69,7 +72,8 @@ def load_checkpoint(
     map_location: str | torch.device = "cpu",
     resume: bool = False,
 ) -> dict[str, Any]:
-    """The checkpoint dict of a file, or of the latest checkpoint of a run directory.
+    """The checkpoint dict of a file, of the latest checkpoint of a run directory, or of the
+    shipped weights ``pretrained:NAME`` (:mod:`gqn.models.pretrained`).
 
     Every read checks the file's sha256 sidecar (:func:`gqn.io.read_checked`); a file without
     one (gqn <= 0.2) loads unchecked, with a warning. Raises FileNotFoundError (nothing there) or

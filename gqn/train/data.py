@@ -113,6 +113,7 @@ def training_loader(
         world_size=world_size,
         pool=data.scene_pool(),
         num_targets=data.num_targets,
+        view_split=data.view_split,
         num_workers=data.num_workers,
     )
 

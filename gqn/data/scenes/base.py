@@ -120,15 +120,45 @@ class RayCastFamily(SceneFamily):
     def render_settings(self) -> RenderSettings:
         """The renderer options of this family."""
 
+    # What :meth:`mixed_scene` takes from the other scene (None: no scene-algebra triples).
+    swapped_property: ClassVar[str | None] = None
+
     def slots(self) -> int | None:
         """Primitive slots per scene, fixed so compiled kernels see one shape (None: batch max)."""
         return None
+
+    def mixed_scene(self, base: np.random.Generator, other: np.random.Generator) -> SceneSpec:
+        """The scene drawn from ``base`` with its :attr:`swapped_property` taken from the scene
+        drawn from ``other`` (cameras and light from ``base``): the variants scene algebra
+        needs (:mod:`gqn.analysis.algebra`)."""
+        raise ValueError(
+            f"{self.name}: this family cannot make scene-algebra triples (no scene variants "
+            "that differ in one property); use a shepard-metzler or rooms store"
+        )
 
     def render_scenes(
         self, seed: int, indices: Sequence[int], device=None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Frames ``(n, V, H, W, 3)`` uint8, poses ``(n, V, 5)`` float32 of scenes ``indices``."""
-        specs = [self.build_scene(scene_rng(self.name, int(seed), int(i))) for i in indices]
+        return self.render_specs(
+            [self.build_scene(scene_rng(self.name, int(seed), int(i))) for i in indices], device
+        )
+
+    def render_mixed(
+        self, seed: int, pairs: Sequence[tuple[int, int]], device=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Frames and poses (as :meth:`render_scenes`) of :meth:`mixed_scene` for each
+        ``(base, other)`` pair of scene indices of dataset ``seed``."""
+        specs = [
+            self.mixed_scene(*(scene_rng(self.name, int(seed), int(k)) for k in pair))
+            for pair in pairs
+        ]
+        return self.render_specs(specs, device)
+
+    def render_specs(
+        self, specs: Sequence[SceneSpec], device=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Frames ``(n, V, H, W, 3)`` uint8, poses ``(n, V, 5)`` float32 of the scenes ``specs``."""
         if not specs:
             s, v = self.image_size, self.views_per_scene
             return np.zeros((0, v, s, s, 3), np.uint8), np.zeros((0, v, 5), np.float32)

@@ -96,6 +96,7 @@ class Rooms(RayCastFamily):
     """DeepMind-style rooms (``rooms_ring_camera`` / ``rooms_free_camera``), with hard shadows."""
 
     name = "rooms"
+    swapped_property = "objects"
 
     views: int = help_field(10, "views per scene")
     camera: str = help_field("ring", "'ring': on a circle looking at the centre; 'free': random")
@@ -224,3 +225,16 @@ class Rooms(RayCastFamily):
         placed = self._objects(b, rng)
         poses = self._cameras(rng, placed)
         return SceneSpec(b, poses, room_light(rng, self.room_size, self.wall_height))
+
+    def mixed_scene(self, base: np.random.Generator, other: np.random.Generator) -> SceneSpec:
+        """``base``'s room (floor, walls), cameras and light with ``other``'s objects. Ring
+        cameras only: free cameras are placed clear of their own room's objects, not of the
+        other's."""
+        if self.camera != "ring":
+            raise ValueError(
+                "rooms: scene-algebra triples need ring cameras (free cameras avoid only their "
+                "own room's objects); use a store made with camera=ring"
+            )
+        spec, theirs = self.build_scene(base), self.build_scene(other)
+        spec.builder.rows = spec.builder.rows[:ROOM_SLOTS] + theirs.builder.rows[ROOM_SLOTS:]
+        return spec

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from gqn.data.render import RenderSettings, SceneBuilder
-from gqn.data.scenes.base import RayCastFamily, SceneSpec, help_field, random_color
+from gqn.data.scenes.base import RayCastFamily, SceneSpec, help_field, random_color, scene_rng
 from gqn.viewpoint import look_at_origin
 
 _STEPS = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]])
@@ -54,6 +56,7 @@ class ShepardMetzler(RayCastFamily):
     """DeepMind-style Shepard-Metzler scenes (black background, no room, no shadows)."""
 
     name = "shepard-metzler"
+    swapped_property = "colours"
 
     parts: int = help_field(5, "number of cubes per object (>= 1)")
     views: int = help_field(15, "views per scene")
@@ -125,3 +128,27 @@ class ShepardMetzler(RayCastFamily):
         light_dir[2] = abs(light_dir[2]) + 0.5
         light = 10.0 * light_dir / np.linalg.norm(light_dir)
         return SceneSpec(builder, poses, light)
+
+    def mixed_scene(self, base: np.random.Generator, other: np.random.Generator) -> SceneSpec:
+        """``base``'s object, cameras and light with the cube colours of ``other``'s object
+        (cube i takes the colour of the other's cube i)."""
+        spec, colours = self.build_scene(base), self.build_scene(other).builder.rows
+        spec.builder.rows = [
+            (*row[:4], theirs[4], row[5])
+            for row, theirs in zip(spec.builder.rows, colours, strict=True)
+        ]
+        return spec
+
+    def render_uniform(
+        self, seed: int, indices: Sequence[int], device=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scenes ``indices`` of dataset ``seed`` (same objects and cameras as
+        :meth:`render_scenes`) with every cube in the first cube's colour and flat shading
+        (ambient 1, no directional light): objects of one uniform solid colour, no block borders
+        or shades (thesis §5.3.2)."""
+        specs = [self.build_scene(scene_rng(self.name, int(seed), int(i))) for i in indices]
+        for spec in specs:
+            first = spec.builder.rows[0][4]
+            spec.builder.rows = [(*row[:4], first, row[5]) for row in spec.builder.rows]
+        flat = dataclasses.replace(self, ambient=1.0, diffuse=0.0)
+        return flat.render_specs(specs, device)

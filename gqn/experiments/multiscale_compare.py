@@ -1,25 +1,28 @@
-"""The thesis' models 0-6 with equal budgets on the same data (issue 17; thesis §5.2).
+"""``gqn experiment multiscale-compare``: the thesis' models 0-6 with equal budgets on the same
+data (issue 17; thesis §5.2).
 
 For each ``MODELS_DIR/model<i>.yaml``: train in chunks of ``--eval-every`` steps (same seed, data
-and batches for all); after each chunk score the checkpoint with ``gqn eval``'s protocol on
+and batches for all; :func:`gqn.experiments.runs.train_in_chunks`, so a rerun resumes every
+run and reuses each chunk's stored scores); after each chunk score the checkpoint with ``gqn
+eval``'s protocol on
 held-out scenes at K = ``--k`` (prior mean and reconstruction PSNR/SSIM) and record the held-out
 NLL and KL per layer (KL groups; per-layer NLL of a multi-scale model, ``layer_nll``). Reports
 seconds/step (training chunks only), parameters, FLOPs of one training step (forward + backward,
 ``torch.utils.flop_counter``), the first step and training seconds at which the prior mean
 reaches ``--target-psnr`` dB, the per-layer figures of the last checkpoint; writes
-``OUT/compare.json``, ``compare.md`` and PNG plots of the metrics against steps.
+``OUT/compare.json``, ``compare.md`` (rewritten after every model, so a partial run reports
+what it has) and PNG plots of the metrics against steps.
 
-    python benchmarks/multiscale_compare.py --models-dir configs/multiscale/cpu \
-        --data data/demo-sm32 --out runs/multiscale-compare --steps 3000 --eval-every 500
+    gqn experiment multiscale-compare --data data/demo-sm32 --out runs/multiscale-compare \
+        --steps 1500 --eval-every 500
 
-Not a test: run it on a quiet machine, one benchmark at a time.
+Seconds/step are wall times: meaningful on a quiet machine only; the FLOPs are not.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import matplotlib
@@ -33,10 +36,14 @@ from gqn.batch import QueryBatch
 from gqn.data.dataset import open_split
 from gqn.eval.evaluate import evaluate_checkpoint, load_scenes
 from gqn.eval.layers import write_layer_figures
+from gqn.experiments.report import arguments, write_report
+from gqn.experiments.runs import train_in_chunks
+from gqn.io import atomic_write
 from gqn.models.loading import load_model
 from gqn.models.registry import build_model
-from gqn.run_config import RunConfig, load_run_config
-from gqn.train.trainer import train
+from gqn.run_config import RunConfig
+
+HELP = "the thesis' multi-scale models 0-6 with equal budgets: quality vs steps, cost, layers"
 
 CURVES = [("prior_mean", "psnr"), ("prior_mean", "ssim"), ("reconstruction", "psnr"),
           ("reconstruction", "ssim")]  # fmt: skip
@@ -85,41 +92,41 @@ def held_out_terms(checkpoint: Path, data: str, scenes: int, k: int) -> dict:
     return out
 
 
+def _scores(checkpoint: Path, out: Path, args: argparse.Namespace) -> dict:
+    """``gqn eval``'s result for one chunk, reused from ``out/eval.json`` when it was made from
+    this checkpoint at the same settings."""
+    stored = out / "eval.json"
+    settings = {"num_scenes": args.scenes, "num_samples": args.samples, "ks": [args.k]}
+    if stored.exists():
+        result = json.loads(stored.read_text())
+        if result.get("checkpoint") == str(checkpoint) and result.get("settings") == settings:
+            return result
+    result = evaluate_checkpoint(checkpoint, args.data, out, **settings)
+    result["settings"] = settings
+    with atomic_write(stored) as f:
+        f.write((json.dumps(result, indent=2) + "\n").encode())
+    return result
+
+
 def run_model(path: Path, args: argparse.Namespace) -> dict:
     """Train the config at ``path`` in chunks and score every chunk; the model's record."""
     run = args.out / path.stem
-    curve, train_s, step, result = [], 0.0, 0, None
-    while step < args.steps:
-        step = min(step + args.eval_every, args.steps)
-        overrides = [
-            *args.overrides,
-            f"data.path={args.data}",
-            f"out_dir={run}",
-            f"optim.max_steps={step}",
-            f"log.checkpoint_every={args.eval_every}",
-        ]
-        config = load_run_config(path, overrides)
-        start = time.perf_counter()
-        result = train(config, resume=bool(curve))
-        train_s += time.perf_counter() - start
-        if result.status != "finished" or result.checkpoint is None:
-            raise SystemExit(f"{path.stem}: stopped at step {result.step}: {result.message}")
-        scores = evaluate_checkpoint(
-            result.checkpoint, args.data, run / f"eval-{step}", num_scenes=args.scenes,
-            num_samples=args.samples, ks=[args.k],
-        )  # fmt: skip
+    overrides = [*args.overrides, f"data.path={args.data}"]
+    curve, chunk = [], None
+    for chunk in train_in_chunks(path, overrides, run, args.steps, args.eval_every):
+        scores = _scores(chunk.checkpoint, run / f"eval-{chunk.step}", args)
         methods = scores["rows"][0]["methods"]
-        point = {"step": step, "train_seconds": train_s}
+        point = {"step": chunk.step, "train_seconds": chunk.train_seconds}
         for method, metric in CURVES:
             point[f"{method}_{metric}"] = methods[method][metric]
-        point.update(held_out_terms(result.checkpoint, args.data, args.scenes, args.k))
+        point.update(held_out_terms(chunk.checkpoint, args.data, args.scenes, args.k))
         curve.append(point)
         print(json.dumps({"model": path.stem, **{k: point[k] for k in list(point)[:6]}}))
     reached = next((p for p in curve if p["prior_mean_psnr"] >= args.target_psnr), None)
+    model, config = load_model(chunk.checkpoint)
     figures = []
     if config.model.name == "multiscale":
-        model, run_config = load_model(result.checkpoint)
-        data = run_config.data
+        data = config.data
         dataset = open_split(args.data, "test", data.test_fraction, data.split_seed)
         written = write_layer_figures(model, dataset, run / "layers", context=args.k)
         figures = [str(p) for p in written]
@@ -127,7 +134,7 @@ def run_model(path: Path, args: argparse.Namespace) -> dict:
         "config": str(path),
         "model": config.model.name,
         **step_cost(config),
-        "seconds_per_step": train_s / args.steps,
+        "seconds_per_step": chunk.train_seconds / args.steps,
         "reached_target": reached and {"step": reached["step"], "s": reached["train_seconds"]},
         "final": curve[-1],
         "curve": curve,
@@ -177,31 +184,31 @@ def markdown(records: dict[str, dict], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", type=Path, default=Path("configs/multiscale/cpu"))
     parser.add_argument("--models", default="0,1,2,3,4,5,6", help="model numbers to run")
     parser.add_argument("--data", required=True, help="scene store (data.path)")
     parser.add_argument("--out", type=Path, default=Path("runs/multiscale-compare"))
-    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--scenes", type=int, default=50, help="held-out scenes per evaluation")
     parser.add_argument("--samples", type=int, default=2, help="prior samples per query")
     parser.add_argument("--k", type=int, default=3, help="context views of the evaluation")
     parser.add_argument("--target-psnr", type=float, default=20.0)
     parser.add_argument("overrides", nargs="*", metavar="key=value")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    paths = {f"model{n}": args.models_dir / f"model{n}.yaml" for n in args.models.split(",")}
+    for path in paths.values():
+        if not path.exists():
+            raise ValueError(f"no config {path}: --models takes numbers 0-6 of --models-dir")
     records = {}
-    for number in args.models.split(","):
-        records[f"model{number}"] = run_model(args.models_dir / f"model{number}.yaml", args)
-    report = {"args": {k: str(v) for k, v in vars(args).items()}, "models": records}
-    (args.out / "compare.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "compare.md").write_text(markdown(records, args))
+    for name, path in paths.items():
+        records[name] = run_model(path, args)
+        report = {"args": arguments(args), "models": records}
+        write_report(args.out, "compare", report, markdown(records, args))
     plots = plot_curves(records, args.out)
     print(markdown(records, args))
     print(f"wrote {args.out}/compare.json, compare.md, " + ", ".join(p.name for p in plots))
-
-
-if __name__ == "__main__":
-    main()
+    return 0
