@@ -1,5 +1,7 @@
 """CGQN training step and sampling on this machine: s/step, img/s, FLOPs (the pattern of
-bench_model.py, whose timing helpers it reuses). ``python benchmarks/bench_cgqn.py [--paper]``."""
+bench_model.py, whose timing helpers it reuses; CUDA when available). One JSON line on stdout;
+``make bench`` (run_all.py) runs it as the ``cgqn/*`` cases.
+``python benchmarks/bench_cgqn.py [--paper]``."""
 
 from __future__ import annotations
 
@@ -22,15 +24,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     config = CGQNConfig() if args.paper else CGQNConfig(image_size=32, num_steps=2, kernel_size=3)
-    device = torch.device("cpu")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
-    model = CGQN(config)
+    model = CGQN(config).to(device)
     s, b, n = config.image_size, args.batch, args.targets
     batch = QueryBatch.full_context(
-        torch.rand(b, 3, 3, s, s),
-        torch.randn(b, 3, 7),
-        torch.rand(b, n, 3, s, s),
-        torch.randn(b, n, 7),
+        torch.rand(b, 3, 3, s, s, device=device),
+        torch.randn(b, 3, 7, device=device),
+        torch.rand(b, n, 3, s, s, device=device),
+        torch.randn(b, n, 7, device=device),
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4)
 
@@ -49,13 +51,14 @@ def main() -> None:
         model.generate(r, batch.target_viewpoints, 4)
 
     sampled = spread(timed(sample, device, args.steps, warmup=1))
+    flops = counter.get_total_flops()
     print(json.dumps({
-        "model": "cgqn", "config": "paper64" if args.paper else "cpu32",
+        "model": "cgqn", "config": "paper64" if args.paper else "cpu32", "device": str(device),
         "parameters": sum(p.numel() for p in model.parameters()), "batch": b, "targets": n,
         "train_step_s": step, "train_images_per_s": b * n / step["median"],
-        "train_step_flops": counter.get_total_flops(),
+        "train_step_flops": flops, "train_achieved_flops": flops / step["median"],
         "sample_s": sampled, "sample_images_per_s": b * 4 * n / sampled["median"],
-    }, indent=1))  # fmt: skip
+    }))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ Cases: the machine's peak FLOP/s (matmul and ConvLSTM-shaped conv2d, fp32 and bf
 every step), the fast path, and the fast path with bf16 autocast / channels-last / torch.compile.
 On a CUDA machine the device is used automatically and ``paper64`` also runs at batch 36 in bf16.
 Utilisation is achieved FLOP/s over the conv2d peak of the same precision measured in this run.
+Then the Consistent GQN (``bench_cgqn.py``): a training step and sampling of its CPU-sized
+(``cgqn/cpu32``) and appendix-B (``cgqn/paper64``) configs, fp32.
 Last (not with --quick), case ``viewer``: the frames/s of ``gqn view``'s render endpoint
 (bench_viewer.py, its own JSON: results/cpu-2core-viewer.json).
 """
@@ -30,6 +32,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "bench_model.py"
+CGQN_WORKER = HERE / "bench_cgqn.py"
 VIEWER = HERE / "bench_viewer.py"
 
 
@@ -80,11 +83,17 @@ def cases(quick: bool, cuda: bool) -> list[tuple[str, list[str]]]:
     return out
 
 
-def run_case(args: list[str], timeout: float) -> dict:
+def cgqn_cases(quick: bool) -> list[tuple[str, list[str]]]:
+    """(name, bench_cgqn.py arguments) of the CGQN cases."""
+    steps = ["--steps", "2"] if quick else []
+    return [("cgqn/cpu32", steps), ("cgqn/paper64", ["--paper", *steps])]
+
+
+def run_case(args: list[str], timeout: float, worker: Path = WORKER) -> dict:
     start = time.perf_counter()
     try:
         proc = subprocess.run(
-            [sys.executable, str(WORKER), *args],
+            [sys.executable, str(worker), *args],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -105,6 +114,9 @@ def summarise(results: dict[str, dict], peak: dict) -> list[dict]:
     for name, r in results.items():
         if "train_step_s" not in r:
             rows.append({"case": name, "error": r.get("error")})
+            continue
+        if r.get("model") == "cgqn":
+            rows.append(cgqn_row(name, r, peak))
             continue
         config, core = name.split("/")[:2]
         reference = results.get(f"{config}/{core}/reference-fp32", {})
@@ -142,6 +154,25 @@ def summarise(results: dict[str, dict], peak: dict) -> list[dict]:
     return rows
 
 
+def cgqn_row(name: str, r: dict, peak: dict) -> dict:
+    """The table row of a bench_cgqn.py case (fp32)."""
+    conv_peak = peak.get("conv_gate_fp32_flops")
+    return {
+        "case": name,
+        "batch": r["batch"],
+        "targets": r["targets"],
+        "step_s_median": round(r["train_step_s"]["median"], 3),
+        "images_per_s": round(r["train_images_per_s"], 3),
+        "tflop_per_step": round(r["train_step_flops"] / 1e12, 4),
+        "achieved_gflops": round(r["train_achieved_flops"] / 1e9, 1),
+        "utilisation_vs_conv_peak": (
+            round(r["train_achieved_flops"] / conv_peak, 3) if conv_peak else None
+        ),
+        "sample_s_median": round(r["sample_s"]["median"], 3),
+        "sample_images_per_s": round(r["sample_images_per_s"], 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer cases, 2 timed steps")
@@ -170,11 +201,13 @@ def main() -> None:
             args.skip and re.search(args.skip, name)
         )
 
-    for name, case_args in cases(args.quick, cuda):
+    plan = [(n, [*a, *steps], WORKER) for n, a in cases(args.quick, cuda)]
+    plan += [(n, a, CGQN_WORKER) for n, a in cgqn_cases(args.quick)]
+    for name, case_args, worker in plan:
         if not selected(name):
             continue
         print(f"running {name}", file=sys.stderr, flush=True)
-        results[name] = run_case([*case_args, *steps], args.timeout)
+        results[name] = run_case(case_args, args.timeout, worker)
         report = {
             "date": time.strftime("%Y-%m-%d"),
             "machine": peak_run.get("machine"),

@@ -7,6 +7,9 @@ with :func:`gqn.experiments.report.write_report`; its training runs go through
 """
 
 EXPERIMENTS: dict[str, str] = {
+    "narratives-min-mse": "gqn.experiments.narratives_min_mse",
+    "narratives-samples": "gqn.experiments.narratives_samples",
+    "narratives-consistency": "gqn.experiments.narratives_consistency",
     "multiscale-compare": "gqn.experiments.multiscale_compare",
     "dice-elbo": "gqn.experiments.dice_elbo",
     "dice-kl-consistency": "gqn.experiments.dice_kl",

@@ -40,6 +40,8 @@ class CGQNConfig(ModelConfig):
     nf_enc convolutions (the appendix's value is lost; 5 as the GQN's). ``aggregation`` of the
     per-view encodings, context and targets alike: ``"mean"`` (default) keeps r and e_T at one
     scale for any number of views, so the posterior's input does not grow with n.
+    ``latent``: False drops the scene latent (the deterministic baseline, the role CDNA plays in
+    §4.1): g renders each view from (r, v_t) alone, the KL is 0 and all samples are equal.
     """
 
     name: str = "cgqn"
@@ -54,6 +56,7 @@ class CGQNConfig(ModelConfig):
     nf_z: int = 3
     kernel_size: int = 5
     aggregation: Reduction = "mean"
+    latent: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -84,13 +87,17 @@ class CGQN(SceneModel):
         self.image_size = config.image_size
         self.viewpoint_dim = config.viewpoint_dim
         self.encoder = FrameEncoder(config.image_size, config.image_channels, config.viewpoint_dim)
-        self.latent = SceneLatentDRAW(
-            config.num_steps,
-            ENCODER_CHANNELS,
-            config.nf_enc,
-            config.nf_to_hidden,
-            config.nf_z,
-            config.kernel_size,
+        self.latent = (
+            SceneLatentDRAW(
+                config.num_steps,
+                ENCODER_CHANNELS,
+                config.nf_enc,
+                config.nf_to_hidden,
+                config.nf_z,
+                config.kernel_size,
+            )
+            if config.latent
+            else None
         )
         self.renderer = RenderingNetwork(
             config.num_steps,
@@ -118,8 +125,12 @@ class CGQN(SceneModel):
 
     @property
     def latent_channels(self) -> int:
-        """Channels of z = [z_1, ..., z_nt]: nt * nf_z."""
-        return self.config.num_steps * self.config.nf_z
+        """Channels of z = [z_1, ..., z_nt]: nt * nf_z (0 without a latent)."""
+        return self.config.num_steps * self.config.nf_z if self.latent is not None else 0
+
+    def _no_latent(self, r: torch.Tensor) -> torch.Tensor:
+        """The empty z (b, 0, H, W) of a model without a latent."""
+        return r.new_zeros(r.shape[0], 0, *r.shape[2:])
 
     def ddp_find_unused_parameters(self, min_context: int) -> bool:
         """The posterior DRAW sits out no step, and the encoder always sees the targets."""
@@ -157,9 +168,12 @@ class CGQN(SceneModel):
     def _posterior(
         self, batch: QueryBatch, r: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(r, z ~ q(z | r, e_T), KL per step (b, nt))."""
+        """(r, z ~ q(z | r, e_T), KL per step (b, nt)); without a latent (r, empty z, zero KL
+        (b, 1))."""
         if r is None:
             r = self.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
+        if self.latent is None:
+            return r, self._no_latent(r), r.new_zeros(r.shape[0], 1)
         e_t = self._encode(
             batch.target_images, batch.target_viewpoints, batch.target_mask, "target"
         )
@@ -197,7 +211,7 @@ class CGQN(SceneModel):
         all n views."""
         b = viewpoints.shape[0]
         r_s = r[:, None].expand(b, num_samples, *r.shape[1:]).flatten(0, 1)
-        z = self.latent.prior_pass(r_s, generator)
+        z = self._no_latent(r_s) if self.latent is None else self.latent.prior_pass(r_s, generator)
         v_s = viewpoints[:, None].expand(b, num_samples, *viewpoints.shape[1:]).flatten(0, 1)
         means = self.render(r_s, z, v_s).clamp(0, 1)
         return means.unflatten(0, (b, num_samples))

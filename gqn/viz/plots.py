@@ -24,7 +24,8 @@ METHOD_STYLES = {
 }
 
 
-def _save(fig: plt.Figure, path: str | os.PathLike) -> Path:
+def save_figure(fig: plt.Figure, path: str | os.PathLike) -> Path:
+    """Write ``fig`` to ``path`` (PNG; parent folders made) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -52,7 +53,7 @@ def plot_metrics_vs_k(result: dict[str, Any], path: str | os.PathLike) -> Path:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
     fig.suptitle(f"{result['num_scenes']} held-out scenes, {result['num_samples']} prior samples")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_elbo_vs_k(result: dict[str, Any], path: str | os.PathLike) -> Path:
@@ -67,7 +68,7 @@ def plot_elbo_vs_k(result: dict[str, Any], path: str | os.PathLike) -> Path:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     fig.suptitle(f"ELBO terms at sigma {result['sigma']:g}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
@@ -96,4 +97,4 @@ def plot_loss_curves(
         ax.set_xlabel("step")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
