@@ -30,8 +30,7 @@ from pathlib import Path
 
 import torch
 
-from gqn.eval.evaluate import evaluate_checkpoint
-from gqn.experiments.runs import train_in_chunks
+from gqn.experiments.runs import chunk_scores, train_in_chunks
 from gqn.run_config import load_run_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -99,14 +98,8 @@ def main() -> None:
     curve: list[dict] = []
     overrides = [*args.overrides, f"data.path={args.data}"]
     for chunk in train_in_chunks(args.config, overrides, out, args.max_steps, args.eval_every):
-        scores = evaluate_checkpoint(
-            chunk.checkpoint,
-            args.data,
-            out / f"eval-{chunk.step}",
-            num_scenes=args.scenes,
-            num_samples=args.samples,
-            ks=ks,
-        )
+        settings = {"num_scenes": args.scenes, "num_samples": args.samples, "ks": ks}
+        scores = chunk_scores(chunk.checkpoint, args.data, out / f"eval-{chunk.step}", settings)
         point = {
             "step": chunk.step,
             "train_minutes": chunk.train_seconds / 60,

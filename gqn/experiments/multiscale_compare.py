@@ -34,11 +34,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gqn.batch import QueryBatch
 from gqn.data.dataset import open_split
-from gqn.eval.evaluate import evaluate_checkpoint, load_scenes
+from gqn.eval.evaluate import load_scenes
 from gqn.eval.layers import write_layer_figures
 from gqn.experiments.report import arguments, write_report
-from gqn.experiments.runs import train_in_chunks
-from gqn.io import atomic_write
+from gqn.experiments.runs import chunk_scores, train_in_chunks
 from gqn.models.loading import load_model
 from gqn.models.registry import build_model
 from gqn.run_config import RunConfig
@@ -92,29 +91,14 @@ def held_out_terms(checkpoint: Path, data: str, scenes: int, k: int) -> dict:
     return out
 
 
-def _scores(checkpoint: Path, out: Path, args: argparse.Namespace) -> dict:
-    """``gqn eval``'s result for one chunk, reused from ``out/eval.json`` when it was made from
-    this checkpoint at the same settings."""
-    stored = out / "eval.json"
-    settings = {"num_scenes": args.scenes, "num_samples": args.samples, "ks": [args.k]}
-    if stored.exists():
-        result = json.loads(stored.read_text())
-        if result.get("checkpoint") == str(checkpoint) and result.get("settings") == settings:
-            return result
-    result = evaluate_checkpoint(checkpoint, args.data, out, **settings)
-    result["settings"] = settings
-    with atomic_write(stored) as f:
-        f.write((json.dumps(result, indent=2) + "\n").encode())
-    return result
-
-
 def run_model(path: Path, args: argparse.Namespace) -> dict:
     """Train the config at ``path`` in chunks and score every chunk; the model's record."""
     run = args.out / path.stem
     overrides = [*args.overrides, f"data.path={args.data}"]
     curve, chunk = [], None
     for chunk in train_in_chunks(path, overrides, run, args.steps, args.eval_every):
-        scores = _scores(chunk.checkpoint, run / f"eval-{chunk.step}", args)
+        settings = {"num_scenes": args.scenes, "num_samples": args.samples, "ks": [args.k]}
+        scores = chunk_scores(chunk.checkpoint, args.data, run / f"eval-{chunk.step}", settings)
         methods = scores["rows"][0]["methods"]
         point = {"step": chunk.step, "train_seconds": chunk.train_seconds}
         for method, metric in CURVES:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from gqn.io import atomic_write
 from gqn.models.loading import find_latest
@@ -96,3 +97,23 @@ def train_in_chunks(
         chunks[mark] = Chunk(mark, train_s, cpu_s, Path(result.checkpoint))
         _record(run_dir, chunks)
         yield chunks[mark]
+
+
+def chunk_scores(
+    checkpoint: Path, data: str | Path, out: Path, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """``gqn eval``'s result for a chunk's checkpoint on the store ``data``
+    (:func:`gqn.eval.evaluate.evaluate_checkpoint` with ``settings``, written to ``out``),
+    reused from ``out/eval.json`` when that was made from this checkpoint with these settings."""
+    from gqn.eval.evaluate import evaluate_checkpoint
+
+    stored = out / "eval.json"
+    if stored.exists():
+        result = json.loads(stored.read_text())
+        if result.get("checkpoint") == str(checkpoint) and result.get("settings") == settings:
+            return result
+    result = evaluate_checkpoint(checkpoint, data, out, **settings)
+    result["settings"] = settings
+    with atomic_write(stored) as f:
+        f.write((json.dumps(result, indent=2) + "\n").encode())
+    return result
