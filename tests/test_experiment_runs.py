@@ -91,7 +91,7 @@ def test_multiscale_compare_runs_resumes_and_reports(tmp_path):
     assert main([*argv[:5], "2,7", *argv[6:]]) == 2  # no model7.yaml: refused before training
     assert not out.exists()
     assert main(argv) == 0
-    report = json.loads((out / "compare.json").read_text())
+    report = json.loads((out / "multiscale-compare.json").read_text())
     assert list(report["models"]) == ["model2"]
     m2 = report["models"]["model2"]
     assert [p["step"] for p in m2["curve"]] == [1, 2] and m2["layer_figures"]

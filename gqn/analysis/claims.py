@@ -5,8 +5,9 @@ A :class:`Claim` names what it reads: ``"analysis:NAME"`` (run by ``gqn reproduc
 checkpoint, :data:`gqn.analysis.ANALYSES`) or ``"experiment:NAME"`` (the ``NAME.json`` that
 ``gqn experiment NAME --out DIR`` wrote into the same directory,
 :data:`gqn.experiments.EXPERIMENTS`); how it gets its number from that record (``measure``) and
-how the record decides it (``holds``, described in words by ``rule``). Experiments extend
-:data:`CLAIMS` by appending their own claims (one entry each).
+how the record decides it (``holds``, described in words by ``rule``). :data:`CLAIMS` holds the
+analyses' claims; the experiments' are in :mod:`gqn.analysis.experiment_claims`, and ``gqn
+reproduce`` decides both (:data:`gqn.analysis.reproduce.CLAIMS`).
 """
 
 from __future__ import annotations

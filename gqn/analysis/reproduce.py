@@ -1,4 +1,5 @@
-"""``gqn reproduce``: decide the seeds' claims (:data:`gqn.analysis.claims.CLAIMS`) on one
+"""``gqn reproduce``: decide the seeds' claims (:data:`CLAIMS`: the analyses' claims of
+:mod:`gqn.analysis.claims` and the experiments' of :mod:`gqn.analysis.experiment_claims`) on one
 checkpoint — one line per claim: the claim, its seed and figure, the measured number and whether
 it holds at this scale; also ``reproduce.json`` / ``reproduce.md``.
 
@@ -12,12 +13,19 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gqn.analysis import default_options, run_analysis
-from gqn.analysis.claims import CLAIMS, Claim
+from gqn.analysis.claims import CLAIMS as ANALYSIS_CLAIMS
+from gqn.analysis.claims import Claim
+from gqn.analysis.experiment_claims import EXPERIMENT_CLAIMS
 from gqn.experiments.report import write_report
+
+CLAIMS: list[Claim] = [*ANALYSIS_CLAIMS, *EXPERIMENT_CLAIMS]
+# Where the experiments write their JSON by default (their --out): searched after --out.
+EXPERIMENT_RESULTS = ("runs/multiscale-compare", "runs/dice/report", "runs/narratives/results")
 
 
 def select(names: list[str] | None) -> list[Claim]:
@@ -35,13 +43,18 @@ def _record(
     data: str | os.PathLike | None,
     out: Path,
     overrides: dict[str, Any],
+    results: Sequence[Path],
 ) -> dict[str, Any] | None:
-    """The record a claim reads: its analysis run now, or its experiment's JSON (None: absent)."""
+    """The record a claim reads: its analysis run now, or its experiment's JSON, the first found
+    in ``out`` and then ``results`` (None: absent)."""
     if claim.kind == "analysis":
         options = default_options(claim.target, **overrides)
         return run_analysis(claim.target, checkpoint, data, out, options)
-    path = out / f"{claim.target}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    for folder in (out, *results):
+        path = Path(folder) / f"{claim.target}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+    return None
 
 
 def verdict(claim: Claim, record: dict[str, Any] | None) -> dict[str, Any]:
@@ -72,9 +85,11 @@ def reproduce(
     data: str | os.PathLike | None,
     out: str | os.PathLike,
     scenes: int | None = None,
+    results: Sequence[str | os.PathLike] = EXPERIMENT_RESULTS,
 ) -> list[dict[str, Any]]:
     """Decide the claims ``names`` (all when empty) on ``checkpoint``; writes the analyses'
-    outputs and ``reproduce.json`` / ``reproduce.md`` into ``out``; returns the rows."""
+    outputs and ``reproduce.json`` / ``reproduce.md`` into ``out``; returns the rows. An
+    experiment's claim reads its JSON from ``out`` or, failing that, from ``results``."""
     claims = select(names)
     out = Path(out)
     overrides = {} if scenes is None else {"scenes": scenes}
@@ -82,7 +97,8 @@ def reproduce(
     rows = []
     for claim in claims:
         if claim.reads not in records:
-            records[claim.reads] = _record(claim, checkpoint, data, out, overrides)
+            folders = [Path(p) for p in results]
+            records[claim.reads] = _record(claim, checkpoint, data, out, overrides, folders)
         rows.append(verdict(claim, records[claim.reads]))
     text = "\n".join(
         ["# Seed claims on this checkpoint", "", f"Checkpoint `{checkpoint}`.", "", "```"]

@@ -32,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     claims.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
     _common(claims, "reproduce")
     claims.add_argument("--scenes", type=int, help="held-out scenes for the analyses")
+    claims.add_argument(
+        "--results",
+        action="append",
+        metavar="DIR",
+        help="where the experiments' JSON is (repeatable; searched after --out; default: the "
+        "experiments' default --out folders)",
+    )
     claims.set_defaults(handler=_reproduce)
 
 
@@ -49,8 +56,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from gqn.analysis.reproduce import line, reproduce
+    from gqn.analysis.reproduce import EXPERIMENT_RESULTS, line, reproduce
 
-    for row in reproduce(args.claims, args.checkpoint, args.data, args.out, args.scenes):
+    results = args.results or EXPERIMENT_RESULTS
+    for row in reproduce(args.claims, args.checkpoint, args.data, args.out, args.scenes, results):
         print(line(row))
     return 0

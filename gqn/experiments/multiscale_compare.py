@@ -10,7 +10,7 @@ NLL and KL per layer (KL groups; per-layer NLL of a multi-scale model, ``layer_n
 seconds/step (training chunks only), parameters, FLOPs of one training step (forward + backward,
 ``torch.utils.flop_counter``), the first step and training seconds at which the prior mean
 reaches ``--target-psnr`` dB, the per-layer figures of the last checkpoint; writes
-``OUT/compare.json``, ``compare.md`` (rewritten after every model, so a partial run reports
+``OUT/multiscale-compare.json`` and ``.md`` (rewritten after every model, so a partial run reports
 what it has) and PNG plots of the metrics against steps.
 
     gqn experiment multiscale-compare --data data/demo-sm32 --out runs/multiscale-compare \
@@ -191,8 +191,11 @@ def run(args: argparse.Namespace) -> int:
     for name, path in paths.items():
         records[name] = run_model(path, args)
         report = {"args": arguments(args), "models": records}
-        write_report(args.out, "compare", report, markdown(records, args))
+        write_report(args.out, "multiscale-compare", report, markdown(records, args))
     plots = plot_curves(records, args.out)
     print(markdown(records, args))
-    print(f"wrote {args.out}/compare.json, compare.md, " + ", ".join(p.name for p in plots))
+    print(
+        f"wrote {args.out}/multiscale-compare.json, multiscale-compare.md, "
+        + ", ".join(p.name for p in plots)
+    )
     return 0
