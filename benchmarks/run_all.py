@@ -11,8 +11,10 @@ Cases: the machine's peak FLOP/s (matmul and ConvLSTM-shaped conv2d, fp32 and bf
 every step), the fast path, and the fast path with bf16 autocast / channels-last / torch.compile.
 On a CUDA machine the device is used automatically and ``paper64`` also runs at batch 36 in bf16.
 Utilisation is achieved FLOP/s over the conv2d peak of the same precision measured in this run.
-Then the Consistent GQN (``bench_cgqn.py``): a training step and sampling of its CPU-sized
-(``cgqn/cpu32``) and appendix-B (``cgqn/paper64``) configs, fp32.
+Then, by run config (``bench_config.py``, fp32): a training step and sampling of the Consistent
+GQN's CPU-sized (``cgqn/cpu32``) and appendix-B (``cgqn/paper64``) configs and of the thesis'
+multi-scale models (``multiscale/cpu32-model0`` ... ``model6``, and the paper-sized models 0
+and 2).
 Last (not with --quick), case ``viewer``: the frames/s of ``gqn view``'s render endpoint
 (bench_viewer.py, its own JSON: results/cpu-2core-viewer.json).
 """
@@ -32,7 +34,8 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "bench_model.py"
-CGQN_WORKER = HERE / "bench_cgqn.py"
+CONFIG_WORKER = HERE / "bench_config.py"
+REPO = HERE.parent
 VIEWER = HERE / "bench_viewer.py"
 
 
@@ -83,10 +86,20 @@ def cases(quick: bool, cuda: bool) -> list[tuple[str, list[str]]]:
     return out
 
 
-def cgqn_cases(quick: bool) -> list[tuple[str, list[str]]]:
-    """(name, bench_cgqn.py arguments) of the CGQN cases."""
+CONFIG_CASES = (
+    ("cgqn/cpu32", "configs/cgqn/cpu.yaml"),
+    ("cgqn/paper64", "configs/cgqn/gpu.yaml"),
+    *((f"multiscale/cpu32-model{i}", f"configs/multiscale/cpu/model{i}.yaml") for i in range(7)),
+    ("multiscale/paper64-model0", "configs/multiscale/model0.yaml"),
+    ("multiscale/paper64-model2", "configs/multiscale/model2.yaml"),
+)
+
+
+def config_cases(quick: bool) -> list[tuple[str, list[str]]]:
+    """(name, bench_config.py arguments) of the CGQN and multi-scale cases, at each config's
+    batch (the thesis' GPU batches for paper64: one step takes seconds to minutes on a CPU)."""
     steps = ["--steps", "2"] if quick else []
-    return [("cgqn/cpu32", steps), ("cgqn/paper64", ["--paper", *steps])]
+    return [(name, [str(REPO / path), *steps]) for name, path in CONFIG_CASES]
 
 
 def run_case(args: list[str], timeout: float, worker: Path = WORKER) -> dict:
@@ -115,8 +128,8 @@ def summarise(results: dict[str, dict], peak: dict) -> list[dict]:
         if "train_step_s" not in r:
             rows.append({"case": name, "error": r.get("error")})
             continue
-        if r.get("model") == "cgqn":
-            rows.append(cgqn_row(name, r, peak))
+        if r.get("model") in ("cgqn", "multiscale"):
+            rows.append(config_row(name, r, peak))
             continue
         config, core = name.split("/")[:2]
         reference = results.get(f"{config}/{core}/reference-fp32", {})
@@ -154,8 +167,8 @@ def summarise(results: dict[str, dict], peak: dict) -> list[dict]:
     return rows
 
 
-def cgqn_row(name: str, r: dict, peak: dict) -> dict:
-    """The table row of a bench_cgqn.py case (fp32)."""
+def config_row(name: str, r: dict, peak: dict) -> dict:
+    """The table row of a bench_config.py case (fp32)."""
     conv_peak = peak.get("conv_gate_fp32_flops")
     return {
         "case": name,
@@ -202,7 +215,7 @@ def main() -> None:
         )
 
     plan = [(n, [*a, *steps], WORKER) for n, a in cases(args.quick, cuda)]
-    plan += [(n, a, CGQN_WORKER) for n, a in cgqn_cases(args.quick)]
+    plan += [(n, a, CONFIG_WORKER) for n, a in config_cases(args.quick)]
     for name, case_args, worker in plan:
         if not selected(name):
             continue
