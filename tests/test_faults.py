@@ -382,8 +382,8 @@ def test_a_corrupt_shard_read_by_a_worker_ends_the_run(world, tmp_path):
         "optim.max_steps=50",
     ]
     start = time.monotonic()
-    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "sha256 checksum mismatch" in proc.stderr.splitlines()[-1]
-    assert time.monotonic() - start < 60
+    assert time.monotonic() - start < 180  # a hang, not a slow start on a loaded machine

@@ -24,19 +24,27 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``gqn`` parser. Modules with a ``COMMANDS`` tuple (``gqn experiment``, ``gqn analyze``)
+    import their many sub-modules only when ``command`` is theirs or None (every command in
+    full); otherwise they register a one-line entry, so that other commands start fast."""
     parser = argparse.ArgumentParser(
         prog="gqn", description="Train, sample and evaluate Generative Query Networks."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        module = importlib.import_module(name)
+        if hasattr(module, "COMMANDS"):
+            module.register(sub, full=command is None or command in module.COMMANDS)
+        else:
+            module.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    parser = build_parser(words[0] if words else "")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from gqn.analysis import ANALYSES, analysis_module, run_analysis
+COMMANDS = ("analyze", "reproduce")
 
 
 def _common(parser: argparse.ArgumentParser, out: str) -> None:
@@ -13,10 +13,18 @@ def _common(parser: argparse.ArgumentParser, out: str) -> None:
     parser.add_argument("--out", default=out, help=f"output directory (default {out})")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, full: bool = True) -> None:
+    """``full``: every analysis' own arguments (imports each module); else the entries alone."""
     parser = sub.add_parser(
         "analyze", help="one of the seeds' analyses of a checkpoint: figures + JSON + Markdown"
     )
+    claims = sub.add_parser(
+        "reproduce", help="decide the seeds' claims on a checkpoint (one line per claim)"
+    )
+    if not full:
+        return
+    from gqn.analysis import ANALYSES, analysis_module
+
     names = parser.add_subparsers(dest="analysis", required=True, metavar="NAME")
     for name in ANALYSES:
         module = analysis_module(name)
@@ -25,9 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         _common(command, f"analysis/{name}")
         module.add_arguments(command)
         command.set_defaults(handler=_analyze)
-    claims = sub.add_parser(
-        "reproduce", help="decide the seeds' claims on a checkpoint (one line per claim)"
-    )
     claims.add_argument("claims", nargs="*", metavar="CLAIM", help="claims (default: all)")
     claims.add_argument("--checkpoint", required=True, help="checkpoint file or run directory")
     _common(claims, "reproduce")
@@ -43,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from gqn.analysis import run_analysis
+
     options = argparse.Namespace(
         **{
             k: v

@@ -7,12 +7,17 @@ import importlib
 
 from gqn.experiments import EXPERIMENTS
 
+COMMANDS = ("experiment",)
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: argparse._SubParsersAction, full: bool = True) -> None:
+    """``full``: every experiment's own arguments (imports each module); else the entry alone."""
     parser = sub.add_parser(
         "experiment",
         help="run one of the seeds' experiments: JSON + Markdown + figures (resumable)",
     )
+    if not full:
+        return
     names = parser.add_subparsers(dest="experiment", required=True, metavar="NAME")
     for name, module_name in EXPERIMENTS.items():
         module = importlib.import_module(module_name)

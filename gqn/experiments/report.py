@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from gqn.io import atomic_write
-from gqn.viz.demo_report import machine_info
 
 
 def arguments(args: argparse.Namespace) -> dict[str, Any]:
@@ -24,6 +23,8 @@ def arguments(args: argparse.Namespace) -> dict[str, Any]:
 def write_report(out: str | Path, name: str, record: dict[str, Any], markdown: str) -> Path:
     """Write ``out/NAME.json`` (``record`` and ``machine``) and ``out/NAME.md``; returns the
     JSON's path."""
+    from gqn.viz.demo_report import machine_info  # imports the metrics: not at CLI start-up
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.json"
