@@ -14,7 +14,7 @@ time, steadier than wall time on a shared machine (the load average is recorded)
         --name demo --eval-every 500 --max-steps 6000
 
 Training time is the wall time of the training chunks only (evaluation excluded), on this
-machine with the config's ``threads``; writes ``benchmarks/results/ttq-NAME.json``.
+machine with the config's ``threads``; writes ``benchmarks/results/ttq-NAME.json`` and ``.md``.
 Not a test: run it on a quiet machine, one benchmark at a time.
 """
 
@@ -78,6 +78,47 @@ def first_reached(curve: list[dict], k: int, gap: float) -> dict | None:
     return None
 
 
+def markdown(report: dict) -> str:
+    """The curve as a table (per evaluation: step, minutes, images; per K: prior mean, control,
+    gap, SSIM) and when each gap was first reached."""
+    ks = report["eval"]["ks"]
+    cpu = report["cpu"]
+    lines = [
+        f"# Time to quality: {report['name']} ({report['date']})",
+        "",
+        f"`{report['config']}` {' '.join(report['overrides'])} on `{report['data']}`; "
+        f"{cpu['model']}, {cpu['cores']} cores, flags {', '.join(cpu['flags'])}; "
+        f"threads {report['threads']}; load average (1/5/15 min) at start "
+        f"{', '.join(f'{x:.1f}' for x in report['load_average_1_5_15_min']['start'])}. "
+        f"{report['eval']['scenes']} held-out scenes, {report['eval']['samples']} prior samples.",
+        "",
+        "| step | train min (wall) | CPU min | query images | "
+        + " | ".join(f"K={k}: prior mean dB / SSIM | control dB | pose gap dB" for k in ks)
+        + " |",
+        "|---:|---:|---:|---:|" + "---|---:|---:|" * len(ks),
+    ]
+    for p in report["curve"]:
+        by_k = {int(k): v for k, v in p["k"].items()}  # JSON keys are strings
+        cells = [
+            f"{by_k[k]['prior_mean_psnr_db']:.2f} / {by_k[k]['prior_mean_ssim']:.3f} | "
+            f"{by_k[k]['control_psnr_db']:.2f} | {by_k[k]['pose_gap_db']:.2f}"
+            for k in ks
+        ]
+        lines.append(
+            f"| {p['step']} | {p['train_minutes']:.1f} | {p['cpu_minutes']:.1f} | "
+            f"{p['query_images']:,} | " + " | ".join(cells) + " |"
+        )
+    lines += ["", "First reached (step, CPU minutes, query images):", ""]
+    for key, hit in report["reached"].items():
+        text = (
+            f"step {hit['step']}, {hit['cpu_minutes']:.1f} CPU min, {hit['query_images']:,} images"
+            if hit
+            else f"not within {report['curve'][-1]['step']} steps"
+        )
+        lines.append(f"- {key}: {text}")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
@@ -131,7 +172,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"ttq-{args.name}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {path}")
+    path.with_suffix(".md").write_text(markdown(report))
+    print(f"wrote {path} and {path.with_suffix('.md').name}")
 
 
 if __name__ == "__main__":
