@@ -46,7 +46,7 @@ bench: install
 
 # The shipped weights gqn/pretrained/sm-32.pt (docs/pretrained.md): the demo's recipe
 # (configs/demo.yaml, its data) continued to PRETRAINED_STEPS steps; resumable (rerun to continue).
-PRETRAINED_STEPS ?= 12000
+PRETRAINED_STEPS ?= 8000
 PRETRAINED := runs/pretrained
 pretrained: install
 	$(PY) -m gqn data generate shepard-metzler $(PRETRAINED)/data --image-size 32 --views 15 \

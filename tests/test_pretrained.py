@@ -61,3 +61,13 @@ def test_unknown_name_lists_what_is_shipped(tmp_path, monkeypatch, capsys):
     argv = ["sample", "pretrained:nope", "--data", str(tmp_path), "--scene", "0", "--out", "x"]
     assert main(argv) == 2
     assert "no pretrained weights" in capsys.readouterr().err
+
+
+def test_the_shipped_weights_load_and_render():
+    assert "sm-32" in pretrained_lib.available()
+    model, config = gqn.load_pretrained("sm-32")
+    assert config.model.image_size == 32 and config.optim.max_steps == 8000
+    b = 2
+    r = model.represent(torch.rand(b, 1, 3, 32, 32), torch.randn(b, 1, 7))
+    images = model.generate(r, torch.randn(b, 1, 7), num_samples=1)
+    assert images.shape == (b, 1, 1, 3, 32, 32) and torch.isfinite(images).all()
