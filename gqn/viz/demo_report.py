@@ -152,6 +152,11 @@ def write_report(inputs: ReportInputs, path: str | os.PathLike) -> Path:
         "",
         elbo_table(result),
         "",
+        "Longer training: the shipped weights `pretrained:sm-32` are this recipe trained to "
+        "8,000 steps; `gqn eval pretrained:sm-32 --data <this run's data>` and `gqn sample "
+        "pretrained:sm-32 ...` show what twice the training gives on these scenes "
+        "(docs/pretrained.md).",
+        "",
         SECTIONS[5],
         "",
         f"![NLL, KL and reconstruction PSNR vs step]({_rel(inputs.loss_png, base)})",
