@@ -15,7 +15,6 @@ from gqn.losses import gaussian_nll, kl_normal
 from gqn.models import GQN, GQNConfig
 from gqn.models.convlstm import ConvLSTMCell
 from gqn.models.heads import MIN_STD, GaussianHead
-from gqn.models.representation import aggregate, make_representation
 
 CORES = ["shared", "per_step"]
 
@@ -262,47 +261,6 @@ def test_convlstm_step_equations(precompute):
     torch.testing.assert_close(h2, torch.sigmoid(o) * torch.tanh(expected_c), rtol=1e-5, atol=1e-5)
 
 
-def test_tower_has_two_residual_blocks():
-    torch.manual_seed(0)
-    net = make_representation("tower", 8, r_channels=4)
-    x, v = torch.rand(2, 3, 8, 8), torch.randn(2, 7)
-    relu = F.relu
-    h = relu(net.conv1(x))
-    h = relu(net.conv3(relu(net.conv2(h)))) + relu(net.skip1(h))
-    h = torch.cat([h, v[:, :, None, None].expand(-1, -1, *h.shape[-2:])], 1)
-    h = relu(net.conv5(relu(net.conv4(h)))) + relu(net.skip2(h))
-    torch.testing.assert_close(net(x, v), relu(net.conv6(h)))
-    pool = make_representation("pool", 8, r_channels=4)
-    pool.load_state_dict(net.state_dict())
-    torch.testing.assert_close(pool(x, v), net(x, v).mean((2, 3), keepdim=True))
-
-
-@pytest.mark.parametrize("reduction", ["sum", "mean"])
-def test_nan_in_a_masked_context_slot_cannot_reach_r(reduction):
-    torch.manual_seed(0)
-    net = make_representation("tower", 8, r_channels=4)
-    g = torch.Generator().manual_seed(0)
-    x, v = torch.rand(2, 3, 3, 8, 8, generator=g), torch.randn(2, 3, 7, generator=g)
-    mask = torch.tensor([[True, False, True], [True, True, False]])
-    # finite inputs: bit-identical to the former formula sum_k r_k * w_k
-    r_k = net(x.flatten(0, 1), v.flatten(0, 1)).unflatten(0, (2, 3))
-    w = mask.float()
-    if reduction == "mean":
-        w = w / w.sum(1, keepdim=True).clamp(min=1)
-    assert torch.equal(
-        aggregate(net, x, v, mask, reduction), (r_k * w[..., None, None, None]).sum(1)
-    )
-    # NaN / inf where masked: r and the gradients stay finite, r unchanged
-    bad_x, bad_v = x.clone().requires_grad_(), v.clone()
-    with torch.no_grad():
-        bad_x[0, 1], bad_x[1, 2] = float("nan"), float("inf")
-    bad_v[0, 1] = float("nan")
-    r = aggregate(net, bad_x, bad_v, mask, reduction)
-    torch.testing.assert_close(r, aggregate(net, x, v, mask, reduction), rtol=0, atol=0)
-    r.sum().backward()
-    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
-
-
 def test_silent_broadcasts_are_refused():
     model = micro()
     batch = scenes(b=2)
@@ -328,21 +286,32 @@ def test_silent_broadcasts_are_refused():
     torch.testing.assert_close(gaussian_nll(x, x * 0.5, per_dim), gaussian_nll(x, x * 0.5, 0.7))
 
 
-def test_pyramid_is_four_strided_convolutions_on_the_broadcast_viewpoint():
-    torch.manual_seed(0)
-    net = make_representation("pyramid", 16, r_channels=4)
-    assert [(c.out_channels, c.stride[0]) for c in net.convs] == [
-        (32, 2),
-        (64, 2),
-        (128, 2),
-        (4, 2),
-    ]
-    x, v = torch.rand(2, 3, 16, 16), torch.randn(2, 7)
-    h = torch.cat([x, v[:, :, None, None].expand(-1, -1, 16, 16)], 1)
-    for conv in net.convs:
-        h = F.relu(conv(h))
-    torch.testing.assert_close(net(x, v), h)
-    assert net(x, v).shape == (2, 4, 1, 1) and net.output_size == 1
+def test_views_are_checked_against_the_model_by_name():
+    model = micro()
+    batch = scenes(n=2)
+    x, v, mask = batch.context_images, batch.context_viewpoints, batch.context_mask
+    with pytest.raises(ValueError, match=r"context_images must be \(b, m, 3, 8, 8\)"):
+        model.represent(x[..., :4, :4], v)
+    with pytest.raises(ValueError, match=r"context_viewpoints must be \(b=2, m=2, 7\)"):
+        model.represent(x, v[..., :5])
+    with pytest.raises(ValueError, match="context_mask must be a bool"):
+        model.represent(x, v, mask.float())
+    g = torch.Generator().manual_seed(0)
+    small = QueryBatch.full_context(  # targets are checked before the context is used
+        torch.rand(2, 2, 3, 4, 4, generator=g),
+        torch.randn(2, 2, 7, generator=g),
+        torch.rand(2, 1, 3, 4, 4, generator=g),
+        torch.randn(2, 1, 7, generator=g),
+    )
+    with pytest.raises(ValueError, match=r"target_images must be \(b, m, 3, 8, 8\)"):
+        model.elbo(small, 0.5)
+    five = dataclasses.replace(
+        batch,
+        context_viewpoints=batch.context_viewpoints[..., :5],
+        target_viewpoints=batch.target_viewpoints[..., :5],
+    )
+    with pytest.raises(ValueError, match=r"target_viewpoints must be \(b=2, m=2, 7\)"):
+        model.reconstruct(five)
 
 
 def test_sample_is_represent_then_generate():

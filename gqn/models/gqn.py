@@ -197,7 +197,7 @@ class GQN(SceneModel):
 
     def _posterior(self, batch: QueryBatch, r: torch.Tensor | None = None) -> DrawOutput:
         """One posterior pass over the b * n targets (scene-major), each with latents of its own."""
-        self._check_images(batch.target_images, "target_images", dims=5)
+        self.check_views(batch.target_images, batch.target_viewpoints, batch.target_mask, "target")
         if r is None:
             r = self.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
         cond = self.condition(
@@ -241,12 +241,3 @@ class GQN(SceneModel):
         cond = self.condition(self._per_view(r, n * num_samples), queries)
         images = self.draw.observation(self.draw.prior_pass(cond, generator).canvas).clamp(0, 1)
         return images.unflatten(0, (b, n, num_samples)).transpose(1, 2)
-
-    def _check_images(self, images: torch.Tensor, name: str, dims: int) -> None:
-        c, s = self.config.image_channels, self.image_size
-        if images.dim() != dims or images.shape[-3:] != (c, s, s):
-            lead = "(b, k, " if dims == 5 else "(b, "
-            raise ValueError(
-                f"{name} must be {lead}{c}, {s}, {s}) for this model (image_size={s}), "
-                f"got {tuple(images.shape)}"
-            )
