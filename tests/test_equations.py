@@ -124,6 +124,41 @@ def test_fused_canvas_equals_the_full_resolution_canvas(core_weights):
     assert fused_prior.abs().max() > 1e-2
 
 
+@pytest.mark.parametrize("core_weights", CORES)
+def test_a_given_initial_canvas_and_the_last_hidden_state(core_weights):
+    # u_L = u_0 + sum_l UpConv(h^g_l) (eqs 4.9, 4.16) with a given u_0 (a multi-scale layer's),
+    # and ``hidden`` is h^g_L: the canvas's last increment is UpConv(h^g_L).
+    model = micro(core_weights=core_weights)
+    draw, batch = model.draw, scenes()
+    r = model.represent(batch.context_images, batch.context_viewpoints)
+    cond, x = model.condition(r, batch.target_viewpoints[:, 0]), batch.target_images[:, 0]
+    u0 = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(7))
+    for fuse in (True, False):
+        draw.fuse_canvas = fuse
+        plain = draw.prior_pass(cond, torch.Generator().manual_seed(2))
+        given = draw.prior_pass(cond, torch.Generator().manual_seed(2), u0)
+        # the generator never sees the canvas: u_0 is added to the same latents' canvas
+        torch.testing.assert_close(given.canvas, plain.canvas + u0)
+        draw.num_steps = 1
+        first = draw.prior_pass(cond, torch.Generator().manual_seed(2))
+        upconv = draw.generator_steps[0].upconv
+        torch.testing.assert_close(first.canvas, upconv(first.hidden), rtol=1e-5, atol=1e-5)
+        posterior_1 = draw.posterior_pass(cond, x, torch.Generator().manual_seed(2), u0)
+        torch.testing.assert_close(
+            posterior_1.canvas, u0 + upconv(posterior_1.hidden), rtol=1e-5, atol=1e-5
+        )
+        draw.num_steps = 2
+        last = draw.generator_steps[-1].upconv  # step 2's
+        step_2 = plain.canvas - first.canvas
+        torch.testing.assert_close(step_2, last(plain.hidden), rtol=1e-5, atol=1e-5)
+        posterior = draw.posterior_pass(cond, x, torch.Generator().manual_seed(2), u0)
+        without = draw.posterior_pass(cond, x, torch.Generator().manual_seed(2))
+        assert (posterior.kl_per_step - without.kl_per_step).abs().max() > 1e-4  # q sees u_0
+        if fuse:
+            fused_posterior = posterior
+    torch.testing.assert_close(fused_posterior.canvas, posterior.canvas, rtol=1e-5, atol=1e-5)
+
+
 def test_per_step_weights_are_used_at_their_own_step():
     model = micro(core_weights="per_step")
     batch = scenes()
@@ -328,7 +363,7 @@ def test_sample_is_represent_then_generate():
 
 def test_forward_is_the_elbo_and_ddp_looks_for_unused_parameters_only_when_k_can_be_0():
     model = micro()
-    batch = scenes()
+    batch = scenes(b=1)  # one scene with one target
     torch.manual_seed(2)
     called = model(batch, 0.5)
     torch.manual_seed(2)

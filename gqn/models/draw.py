@@ -78,15 +78,15 @@ class ConditionalDRAW(nn.Module):
         latent_channels: int,
         hidden_channels: int,
         canvas_channels: int,
+        *,
+        kernel_size: int,
+        core_weights: CoreWeights,
+        precompute_constant: bool,
         scale: int = 4,
-        kernel_size: int = 5,
-        core_weights: CoreWeights = "shared",
-        precompute_constant: bool = True,
-        fuse_canvas: bool | None = None,
         observation: bool = True,
     ) -> None:
         super().__init__()
-        self.fuse_canvas = precompute_constant if fuse_canvas is None else fuse_canvas
+        self.fuse_canvas = precompute_constant  # the attribute turns it off (benchmarks, tests)
         if core_weights not in ("shared", "per_step"):
             raise ValueError(f"core_weights must be 'shared' or 'per_step', got {core_weights!r}")
         self.num_steps = num_steps
@@ -161,8 +161,7 @@ class ConditionalDRAW(nn.Module):
         if fused:  # track sum h^g and down(u_l) at the hidden resolution (module docstring)
             down_up, down_up_bias = self._down_up()
             h_sum, down_canvas = state_g[1], canvas
-        out = DrawOutput(canvas)
-        kls = []
+        priors, posteriors, latents, kls = [], [], [], []
         for l in range(self.num_steps):
             i = l % len(self.generator_steps)
             gen, inf = self.generator_steps[i], self.inference_steps[i]
@@ -180,13 +179,17 @@ class ConditionalDRAW(nn.Module):
             else:
                 canvas = canvas + gen.upconv(state_g[1])  # eq 4.16
             kls.append(kl_normal(posterior[0], posterior[1], prior[0], prior[1]))
-            out.priors.append(prior)
-            out.posteriors.append(posterior)
-            out.latents.append(z)
-        out.canvas = self._final_canvas(h_sum, initial) if fused else canvas
-        out.kl_per_step = torch.stack(kls, dim=1)
-        out.hidden = state_g[1]
-        return out
+            priors.append(prior)
+            posteriors.append(posterior)
+            latents.append(z)
+        return DrawOutput(
+            canvas=self._final_canvas(h_sum, initial) if fused else canvas,
+            kl_per_step=torch.stack(kls, dim=1),
+            priors=priors,
+            posteriors=posteriors,
+            latents=latents,
+            hidden=state_g[1],
+        )
 
     def prior_pass(
         self,
@@ -200,9 +203,9 @@ class ConditionalDRAW(nn.Module):
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
         fused = self._fused()
         state_g = self.generator_steps[0].core.zero_state(cond)
-        canvas = initial if fused else self._initial_canvas(cond, initial)
+        canvas = None if fused else self._initial_canvas(cond, initial)
         h_sum = state_g[1]
-        out = DrawOutput(canvas)
+        priors, latents = [], []
         for l in range(self.num_steps):
             i = l % len(self.generator_steps)
             gen = self.generator_steps[i]
@@ -213,8 +216,11 @@ class ConditionalDRAW(nn.Module):
                 h_sum = h_sum + state_g[1]
             else:
                 canvas = canvas + gen.upconv(state_g[1])  # eq 4.9
-            out.priors.append(prior)
-            out.latents.append(z)
-        out.canvas = self._final_canvas(h_sum, initial) if fused else canvas
-        out.hidden = state_g[1]
-        return out
+            priors.append(prior)
+            latents.append(z)
+        return DrawOutput(
+            canvas=self._final_canvas(h_sum, initial) if fused else canvas,
+            priors=priors,
+            latents=latents,
+            hidden=state_g[1],
+        )

@@ -126,6 +126,7 @@ class GQN(SceneModel):
 
     @classmethod
     def tiny_config(cls) -> GQNConfig:
+        # pragma: no mutate block -- a contract-test fixture, no equation (docs/testing.md)
         return GQNConfig(
             image_size=16,
             representation="tower",
