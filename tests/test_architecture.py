@@ -1,12 +1,17 @@
-"""The representation networks' architectures (Eslami et al. 2018, fig. S1) and their aggregation
-(eq 4.4), pinned layer by layer on micro networks: part of the mutation-testing selection with
-tests/test_equations.py (docs/testing.md)."""
+"""The networks' architectures, pinned on micro networks: the representation networks (Eslami et
+al. 2018, fig. S1) layer by layer and their aggregation (eq 4.4), the ConvLSTM cell and the
+Gaussian heads. Part of the mutation-testing selection with tests/test_equations.py
+(docs/testing.md)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import micro, scenes
 from torch import nn
 
+from gqn.models import GQNConfig
+from gqn.models.convlstm import ConvLSTMCell
+from gqn.models.heads import MIN_STD, GaussianHead
 from gqn.models.rays import RayMap
 from gqn.models.representation import aggregate, make_representation
 
@@ -165,3 +170,88 @@ def test_image_size_must_be_a_multiple_of_8(size):
     for name in ("tower", "pyramid"):
         with pytest.raises(ValueError, match="divisible by 8"):
             make_representation(name, size)
+
+
+def test_gaussian_head_mean_then_softplus_std():
+    head = GaussianHead(3, 3, kernel_size=5)  # 3 latent channels from 6 outputs
+    with torch.no_grad():
+        head.conv.weight.zero_()
+        head.conv.bias.copy_(torch.tensor([0.5, -1.0, 0.0, 2.0, -3.0, 0.0]))
+    mean, std = head(torch.randn(1, 3, 4, 4))
+    assert mean.shape == std.shape == (1, 3, 4, 4)  # "same" padding
+    torch.testing.assert_close(mean[0, :, 0, 0], torch.tensor([0.5, -1.0, 0.0]))
+    expected = F.softplus(torch.tensor([2.0, -3.0, 0.0])) + MIN_STD
+    torch.testing.assert_close(std[0, :, 0, 0], expected)
+    assert MIN_STD == 1e-4
+
+
+@pytest.mark.parametrize("precompute", [True, False])
+def test_convlstm_step_equations(precompute):
+    # gates (i, f, o, g) = W * [constant, input, h] + b ("same" padding: 2 for kernel 5);
+    # c' = s(f) c + s(i) tanh(g); h' = s(o) tanh(c'). 5 hidden channels: 20 gate channels.
+    torch.manual_seed(0)
+    cell = ConvLSTMCell(2, 3, 5, kernel_size=5, precompute_constant=precompute)
+    g = torch.Generator().manual_seed(1)
+    const, step = torch.randn(2, 2, 6, 6, generator=g), torch.randn(2, 3, 6, 6, generator=g)
+    c, h = torch.randn(2, 5, 6, 6, generator=g), torch.randn(2, 5, 6, 6, generator=g)
+    c2, h2 = cell(cell.prepare(const), [step], (c, h))
+    gates = F.conv2d(torch.cat([const, step, h], 1), cell.gates.weight, cell.gates.bias, padding=2)
+    i, f, o, cand = gates.chunk(4, 1)
+    expected_c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(cand)
+    torch.testing.assert_close(c2, expected_c, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(h2, torch.sigmoid(o) * torch.tanh(expected_c), rtol=1e-5, atol=1e-5)
+
+
+def test_convlstm_fast_path_by_default_and_a_channels_last_weight_stays_channels_last():
+    const = torch.randn(1, 2, 4, 4)
+    assert ConvLSTMCell(2, 3, 5, 3).prepare(const)[1].is_contiguous()  # the fast path
+    assert ConvLSTMCell(2, 3, 5, 3, precompute_constant=False).prepare(const)[1] is None
+    cell = ConvLSTMCell(2, 3, 5, 3).to(memory_format=torch.channels_last)
+    step_weight = cell.prepare(const.contiguous(memory_format=torch.channels_last))[1]
+    assert step_weight.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("core_weights", ["shared", "per_step"])
+def test_core_weights_and_kernel_sizes(core_weights):
+    model = micro(core_weights=core_weights, num_steps=3, kernel_size=5)
+    copies = 1 if core_weights == "shared" else 3
+    draw = model.draw
+    assert len(draw.generator_steps) == len(draw.inference_steps) == copies
+    for step in [*draw.generator_steps, *draw.inference_steps]:
+        assert step.core.gates.kernel_size == (5, 5)
+        head = step.prior if hasattr(step, "prior") else step.posterior
+        assert head.conv.kernel_size == (5, 5)
+
+
+@pytest.mark.parametrize("precompute", [True, False])
+def test_precompute_constant_inputs_reaches_every_core(precompute):
+    model = micro(core_weights="per_step", precompute_constant_inputs=precompute)
+    cells = [m for m in model.modules() if isinstance(m, ConvLSTMCell)]
+    assert len(cells) == 4  # 2 steps x (generator, inference)
+    for cell in cells:
+        _, step_weight = cell.prepare(torch.zeros(1, cell.const_channels, 2, 2))
+        assert (step_weight is not None) == precompute  # the fast path, or the reference
+
+
+def test_config_bounds():
+    for bad in (dict(image_size=50), dict(image_size=4), dict(num_steps=0), dict(kernel_size=4)):
+        with pytest.raises(ValueError):
+            GQNConfig(**bad)
+    with pytest.raises(ValueError, match="fov_deg"):
+        GQNConfig(fov_deg=180.0)
+    with pytest.raises(ValueError, match="camera viewpoints"):
+        GQNConfig(pose_encoding="rays", viewpoint_dim=3)
+    GQNConfig(num_steps=1, latent_channels=1, kernel_size=1, image_size=8)
+
+
+def test_the_configs_viewpoint_map_and_aggregation_reach_the_model():
+    batch = scenes()
+    x, v, v_q = batch.context_images, batch.context_viewpoints, batch.target_viewpoints[:, 0]
+    rays = micro(pose_encoding="rays", fov_deg=60.0)
+    cond = rays.condition(rays.represent(x, v), v_q)
+    assert torch.equal(cond[:, :13], RayMap("rays", 60.0)(v_q, 2, 2))
+    three = micro(viewpoint_dim=3)  # e.g. timestamps: d = 3, broadcast
+    cond = three.condition(three.represent(x, v[..., :3]), v_q[:, :3])
+    assert torch.equal(cond[:, :3], v_q[:, :3, None, None].expand(2, 3, 2, 2))
+    summed, averaged = micro(), micro(aggregation="mean")  # same weights (seed 0)
+    torch.testing.assert_close(averaged.represent(x, v), summed.represent(x, v) / 2)

@@ -114,8 +114,7 @@ class ConditionalDRAW(nn.Module):
             down = self.inference_steps[0].downsample_canvas
             if canvas is not None:
                 return down(canvas)
-            zero = cond.new_zeros(b, self.canvas_channels, height, width)
-            return zero if down.bias is None else zero + down.bias[:, None, None]
+            return cond.new_zeros(b, self.canvas_channels, height, width) + down.bias[:, None, None]
         if canvas is not None:
             return canvas
         return cond.new_zeros(b, self.canvas_channels, height * self.scale, width * self.scale)
@@ -127,8 +126,7 @@ class ConditionalDRAW(nn.Module):
         """u_L = u_0 + UpConv(sum_l h^g_l) + L * b_up: one UpConv for all L steps (shared core);
         u_0 = ``canvas``, or zero if None."""
         upconv = self.generator_steps[0].upconv
-        bias = upconv.bias * self.num_steps if upconv.bias is not None else None
-        out = F.conv_transpose2d(h_sum, upconv.weight, bias, stride=upconv.stride)
+        out = F.conv_transpose2d(h_sum, upconv.weight, upconv.bias * self.num_steps, upconv.stride)
         return out if canvas is None else canvas + out
 
     def _down_up(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,8 +136,6 @@ class ConditionalDRAW(nn.Module):
         down = self.inference_steps[0].downsample_canvas
         # upconv.weight (hidden, canvas, 4, 4); down.weight (canvas_out, canvas, 4, 4)
         matrix = torch.einsum("ocab,kcab->ok", down.weight, upconv.weight)[:, :, None, None]
-        if upconv.bias is None:
-            return matrix, down.weight.new_zeros(down.weight.shape[0])
         return matrix, torch.einsum("ocab,c->o", down.weight, upconv.bias)
 
     def posterior_pass(
