@@ -11,6 +11,7 @@ from torch import nn
 
 from gqn.models import GQNConfig
 from gqn.models.convlstm import ConvLSTMCell
+from gqn.models.draw import ConditionalDRAW
 from gqn.models.heads import MIN_STD, GaussianHead
 from gqn.models.rays import RayMap
 from gqn.models.representation import aggregate, make_representation
@@ -255,3 +256,12 @@ def test_the_configs_viewpoint_map_and_aggregation_reach_the_model():
     assert torch.equal(cond[:, :3], v_q[:, :3, None, None].expand(2, 3, 2, 2))
     summed, averaged = micro(), micro(aggregation="mean")  # same weights (seed 0)
     torch.testing.assert_close(averaged.represent(x, v), summed.represent(x, v) / 2)
+
+
+def test_a_draw_layer_without_an_observation_head_has_no_parameters_for_one():
+    # a multi-scale layer that only updates the canvas: no unused parameters (DDP)
+    sizes = dict(cond_channels=3, image_channels=3, latent_channels=2, hidden_channels=4)
+    kwargs = dict(num_steps=1, canvas_channels=4, kernel_size=3, core_weights="shared")
+    layer = ConditionalDRAW(**sizes, **kwargs, precompute_constant=True, observation=False)
+    assert layer.observation is None
+    assert ConditionalDRAW(**sizes, **kwargs, precompute_constant=True).observation is not None

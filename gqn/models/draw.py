@@ -41,6 +41,7 @@ from gqn.models.generator import GeneratorStep, ObservationHead
 from gqn.models.inference import InferenceStep
 
 CoreWeights = Literal["shared", "per_step"]
+HIDDEN_SCALE = 4  # the DRAW hidden state lives at 1/4 of the image resolution
 
 
 @dataclass
@@ -68,7 +69,7 @@ def standard_normal(like: torch.Tensor, generator: torch.Generator | None) -> to
 
 
 class ConditionalDRAW(nn.Module):
-    """L steps of conv-DRAW. ``scale`` is image size / hidden size (4 for the GQN)."""
+    """L steps of conv-DRAW, the hidden state at 1/``HIDDEN_SCALE`` of the image resolution."""
 
     def __init__(
         self,
@@ -82,7 +83,6 @@ class ConditionalDRAW(nn.Module):
         kernel_size: int,
         core_weights: CoreWeights,
         precompute_constant: bool,
-        scale: int = 4,
         observation: bool = True,
     ) -> None:
         super().__init__()
@@ -90,15 +90,13 @@ class ConditionalDRAW(nn.Module):
         if core_weights not in ("shared", "per_step"):
             raise ValueError(f"core_weights must be 'shared' or 'per_step', got {core_weights!r}")
         self.num_steps = num_steps
-        self.scale = scale
         self.canvas_channels = canvas_channels
-        self.hidden_channels = hidden_channels
         copies = 1 if core_weights == "shared" else num_steps
-        step_args = (latent_channels, hidden_channels, canvas_channels, scale, kernel_size)
+        step_args = (latent_channels, hidden_channels, canvas_channels, HIDDEN_SCALE, kernel_size)
         self.generator_steps = nn.ModuleList(
             GeneratorStep(cond_channels, *step_args, precompute_constant) for _ in range(copies)
         )
-        query_channels = image_channels * scale * scale
+        query_channels = image_channels * HIDDEN_SCALE**2
         self.inference_steps = nn.ModuleList(
             InferenceStep(cond_channels + query_channels, *step_args, precompute_constant)
             for _ in range(copies)
@@ -117,7 +115,7 @@ class ConditionalDRAW(nn.Module):
             return cond.new_zeros(b, self.canvas_channels, height, width) + down.bias[:, None, None]
         if canvas is not None:
             return canvas
-        return cond.new_zeros(b, self.canvas_channels, height * self.scale, width * self.scale)
+        return cond.new_zeros(b, self.canvas_channels, height * HIDDEN_SCALE, width * HIDDEN_SCALE)
 
     def _fused(self) -> bool:
         return self.fuse_canvas and len(self.generator_steps) == 1
@@ -148,7 +146,7 @@ class ConditionalDRAW(nn.Module):
         """Training pass, z_l ~ q_l (eqs 4.11-4.16). cond (b, C, H, W); query_image (b, c, s, s);
         ``canvas`` u_0 (b, canvas, s, s) or None (zero)."""
         initial = canvas
-        query_cond = torch.cat([F.pixel_unshuffle(query_image, self.scale), cond], dim=1)
+        query_cond = torch.cat([F.pixel_unshuffle(query_image, HIDDEN_SCALE), cond], dim=1)
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
         inf_prepared = [step.core.prepare(query_cond) for step in self.inference_steps]
         state_g = state_e = self.generator_steps[0].core.zero_state(cond)

@@ -16,13 +16,11 @@ import torch
 from gqn.batch import QueryBatch
 from gqn.losses import ELBOTerms, gaussian_nll, squared_error, sum_targets
 from gqn.models.base import SceneModel
-from gqn.models.draw import ConditionalDRAW, CoreWeights, DrawOutput
+from gqn.models.draw import HIDDEN_SCALE, ConditionalDRAW, CoreWeights, DrawOutput
 from gqn.models.rays import PoseEncoding, RayMap
 from gqn.models.registry import ModelConfig, register_model
 from gqn.models.representation import Reduction, aggregate, make_representation
 from gqn.viewpoint import CAMERA
-
-HIDDEN_SCALE = 4  # the DRAW hidden state lives at 1/4 of the image resolution
 
 
 @dataclass
@@ -104,7 +102,6 @@ class GQN(SceneModel):
             latent_channels=config.latent_channels,
             hidden_channels=config.hidden_channels,
             canvas_channels=config.canvas_channels,
-            scale=HIDDEN_SCALE,
             kernel_size=config.kernel_size,
             core_weights=config.core_weights,
             precompute_constant=config.precompute_constant_inputs,
