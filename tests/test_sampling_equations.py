@@ -164,3 +164,6 @@ def test_every_tensor_is_made_on_the_models_device():
     means, sample = model.generate(r, batch.target_viewpoints, 2, None, True, 0.3)
     assert means.device.type == sample.device.type == "meta"
     assert sample.shape == (2, 2, 2, 3, 8, 8)
+    x = torch.rand(2, 3, 4, 4)
+    per_dim = torch.full_like(x, 0.7)  # a sigma per dimension, on the CPU, follows the images
+    assert gaussian_nll(x.to("meta"), x.to("meta"), per_dim).device.type == "meta"
