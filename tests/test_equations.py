@@ -1,51 +1,20 @@
-"""Equations, directions and orders of the model and loss code, each pinned by a test that fails
-when one term is wrong (found by mutation testing, docs/testing.md). Micro models (8x8 images,
-2 DRAW steps, 4 channels) keep every test well under a second."""
+"""Equations and directions of the DRAW passes, the ELBO and the losses, each pinned by a test
+that fails when one term is wrong (found by mutation testing, docs/testing.md). Micro models
+(``conftest.micro``: 8x8 images, 2 DRAW steps, 4 channels) keep every test well under a second."""
 
 import dataclasses
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
+from conftest import micro, scenes, spread
 from torch.distributions import Normal, kl_divergence
 
 from gqn.batch import QueryBatch
-from gqn.losses import gaussian_nll, kl_normal
-from gqn.models import GQN, GQNConfig
-from gqn.models.convlstm import ConvLSTMCell
-from gqn.models.heads import MIN_STD, GaussianHead
-from gqn.models.representation import aggregate, make_representation
+from gqn.losses import gaussian_nll, kl_normal, squared_error
+from gqn.models import GQN
 
 CORES = ["shared", "per_step"]
-
-
-def micro(**overrides) -> GQN:
-    base = dict(
-        image_size=8,
-        r_channels=4,
-        hidden_channels=4,
-        canvas_channels=4,
-        latent_channels=2,
-        num_steps=2,
-        kernel_size=3,
-    )
-    base.update(overrides)
-    torch.manual_seed(0)
-    model = GQN(GQNConfig(**base))
-    with torch.no_grad():  # centre the untrained means in [0, 1] so clamping hides nothing
-        model.draw.observation.conv.bias.fill_(0.5)
-    return model
-
-
-def scenes(b=2, k=2, n=1, seed=0) -> QueryBatch:
-    g = torch.Generator().manual_seed(seed)
-    return QueryBatch.full_context(
-        torch.rand(b, k, 3, 8, 8, generator=g),
-        torch.randn(b, k, 7, generator=g),
-        torch.rand(b, n, 3, 8, 8, generator=g),
-        torch.randn(b, n, 7, generator=g),
-    )
 
 
 def posterior(model: GQN, batch: QueryBatch, seed: int = 1):
@@ -92,6 +61,22 @@ def test_posterior_latents_are_reparameterised_with_the_generator(core_weights):
 
 
 @pytest.mark.parametrize("core_weights", CORES)
+def test_latents_of_an_fp64_model_use_fp64_noise(core_weights):
+    model = micro(core_weights=core_weights).double()
+    batch = scenes()
+    r = model.represent(batch.context_images.double(), batch.context_viewpoints.double())
+    cond = model.condition(r, batch.target_viewpoints[:, 0].double())
+    x = batch.target_images[:, 0].double()
+    posterior_out = model.draw.posterior_pass(cond, x, torch.Generator().manual_seed(3))
+    prior_out = model.draw.prior_pass(cond, torch.Generator().manual_seed(3))
+    for dists, out in ((posterior_out.posteriors, posterior_out), (prior_out.priors, prior_out)):
+        g = torch.Generator().manual_seed(3)
+        for (mean, std), z in zip(dists, out.latents, strict=True):
+            noise = torch.randn(mean.shape, generator=g, dtype=torch.float64)
+            torch.testing.assert_close(z, mean + std * noise, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("core_weights", CORES)
 def test_prior_latents_are_sampled_from_the_prior_with_the_generator(core_weights):
     model = micro(core_weights=core_weights)
     batch = scenes()
@@ -125,6 +110,41 @@ def test_fused_canvas_equals_the_full_resolution_canvas(core_weights):
     assert fused_prior.abs().max() > 1e-2
 
 
+@pytest.mark.parametrize("core_weights", CORES)
+def test_a_given_initial_canvas_and_the_last_hidden_state(core_weights):
+    # u_L = u_0 + sum_l UpConv(h^g_l) (eqs 4.9, 4.16) with a given u_0 (a multi-scale layer's),
+    # and ``hidden`` is h^g_L: the canvas's last increment is UpConv(h^g_L).
+    model = micro(core_weights=core_weights)
+    draw, batch = model.draw, scenes()
+    r = model.represent(batch.context_images, batch.context_viewpoints)
+    cond, x = model.condition(r, batch.target_viewpoints[:, 0]), batch.target_images[:, 0]
+    u0 = torch.randn(2, 4, 8, 8, generator=torch.Generator().manual_seed(7))
+    for fuse in (True, False):
+        draw.fuse_canvas = fuse
+        plain = draw.prior_pass(cond, torch.Generator().manual_seed(2))
+        given = draw.prior_pass(cond, torch.Generator().manual_seed(2), u0)
+        # the generator never sees the canvas: u_0 is added to the same latents' canvas
+        torch.testing.assert_close(given.canvas, plain.canvas + u0)
+        draw.num_steps = 1
+        first = draw.prior_pass(cond, torch.Generator().manual_seed(2))
+        upconv = draw.generator_steps[0].upconv
+        torch.testing.assert_close(first.canvas, upconv(first.hidden), rtol=1e-5, atol=1e-5)
+        posterior_1 = draw.posterior_pass(cond, x, torch.Generator().manual_seed(2), u0)
+        torch.testing.assert_close(
+            posterior_1.canvas, u0 + upconv(posterior_1.hidden), rtol=1e-5, atol=1e-5
+        )
+        draw.num_steps = 2
+        last = draw.generator_steps[-1].upconv  # step 2's
+        step_2 = plain.canvas - first.canvas
+        torch.testing.assert_close(step_2, last(plain.hidden), rtol=1e-5, atol=1e-5)
+        posterior = draw.posterior_pass(cond, x, torch.Generator().manual_seed(2), u0)
+        without = draw.posterior_pass(cond, x, torch.Generator().manual_seed(2))
+        assert (posterior.kl_per_step - without.kl_per_step).abs().max() > 1e-4  # q sees u_0
+        if fuse:
+            fused_posterior = posterior
+    torch.testing.assert_close(fused_posterior.canvas, posterior.canvas, rtol=1e-5, atol=1e-5)
+
+
 def test_per_step_weights_are_used_at_their_own_step():
     model = micro(core_weights="per_step")
     batch = scenes()
@@ -134,13 +154,6 @@ def test_per_step_weights_are_used_at_their_own_step():
     after = posterior(model, batch)
     torch.testing.assert_close(after.priors[0][0], before.priors[0][0])
     assert not torch.allclose(after.priors[1][0], before.priors[1][0])
-
-
-def spread(model: GQN) -> GQN:
-    """Means spread well beyond [0, 1], so that clamping shows."""
-    with torch.no_grad():
-        model.draw.observation.conv.weight.mul_(200.0)
-    return model
 
 
 def test_elbo_terms_are_the_observation_nll_and_its_error():
@@ -171,195 +184,9 @@ def test_elbo_terms_are_the_observation_nll_and_its_error():
     assert (terms.kl_groups["draw"][1] < full.kl_groups["draw"][1]).all()
 
 
-def deterministic_prior(model: GQN) -> GQN:
-    """Prior std at its floor (1e-4): a prior sample is a function of (r, v) only."""
-    with torch.no_grad():
-        for step in model.draw.generator_steps:
-            conv, latent = step.prior.conv, model.config.latent_channels
-            conv.weight[latent:] = 0
-            conv.bias[latent:] = -50.0
-    return model
-
-
-def test_generate_is_scene_sample_view_ordered():
-    model = deterministic_prior(micro())
-    batch = scenes(b=2, k=2)
-    r = model.represent(batch.context_images, batch.context_viewpoints)
-    v = torch.randn(2, 3, 7, generator=torch.Generator().manual_seed(9))
-    images = model.generate(r, v, num_samples=2, generator=torch.Generator().manual_seed(0))
-    assert images.shape == (2, 2, 3, 3, 8, 8)
-    for i in range(2):
-        for j in range(3):
-            alone = model.generate(r[i : i + 1], v[i : i + 1, j : j + 1])
-            assert alone.shape == (1, 1, 1, 3, 8, 8)  # one sample by default
-            alone = alone[0, 0, 0]
-            for s in range(2):
-                torch.testing.assert_close(images[i, s, j], alone, rtol=0, atol=1e-3)
-    assert (images[:, 0, 0] - images[:, 0, 1]).abs().max() > 1e-2  # views differ
-    assert (images[0] - images[1]).abs().max() > 1e-2  # scenes differ
-
-
-def test_prior_means_are_clamped_to_the_unit_interval():
-    model = spread(micro())
-    batch = scenes()
-    r = model.represent(batch.context_images, batch.context_viewpoints)
-    images = model.generate(r, batch.target_viewpoints, 2)
-    assert images.min() == 0 and images.max() == 1  # raw means beyond both ends, clamped
-
-
-def test_return_sample_is_the_mean_plus_sigma_times_noise_drawn_after_the_latents():
-    model = micro()
-    batch = scenes()
-    r = model.represent(batch.context_images, batch.context_viewpoints)
-    g = torch.Generator().manual_seed(5)
-    means = model.generate(r, batch.target_viewpoints, 2, g)
-    noise = torch.randn(means.shape, generator=g)
-    again, sample = model.generate(
-        r, batch.target_viewpoints, 2, torch.Generator().manual_seed(5), True, 0.3
-    )
-    assert torch.equal(again, means)
-    torch.testing.assert_close(sample, means + 0.3 * noise)
-    for sigma in (None, 0.0):
-        with pytest.raises(ValueError, match="sigma > 0"):
-            model.generate(r, batch.target_viewpoints, 1, None, True, sigma)
-    # the noise is drawn in the model's precision
-    model = model.double()
-    r = model.represent(batch.context_images.double(), batch.context_viewpoints.double())
-    g = torch.Generator().manual_seed(5)
-    means = model.generate(r, batch.target_viewpoints.double(), 1, g)
-    noise = torch.randn(means.shape, generator=g, dtype=torch.float64)
-    _, sample = model.generate(
-        r, batch.target_viewpoints.double(), 1, torch.Generator().manual_seed(5), True, 0.3
-    )
-    torch.testing.assert_close(sample, means + 0.3 * noise, rtol=0, atol=1e-12)
-
-
-def test_gaussian_head_mean_then_softplus_std():
-    head = GaussianHead(3, 2, kernel_size=3)
-    with torch.no_grad():
-        head.conv.weight.zero_()
-        head.conv.bias.copy_(torch.tensor([0.5, -1.0, 2.0, -3.0]))
-    mean, std = head(torch.randn(1, 3, 4, 4))
-    torch.testing.assert_close(mean[0, :, 0, 0], torch.tensor([0.5, -1.0]))
-    expected = F.softplus(torch.tensor([2.0, -3.0])) + MIN_STD
-    torch.testing.assert_close(std[0, :, 0, 0], expected)
-    assert MIN_STD == 1e-4
-
-
-@pytest.mark.parametrize("precompute", [True, False])
-def test_convlstm_step_equations(precompute):
-    # gates (i, f, o, g) = W * [constant, input, h] + b; c' = s(f) c + s(i) tanh(g);
-    # h' = s(o) tanh(c')
-    torch.manual_seed(0)
-    cell = ConvLSTMCell(2, 3, 4, kernel_size=3, precompute_constant=precompute)
-    g = torch.Generator().manual_seed(1)
-    const, step = torch.randn(2, 2, 5, 5, generator=g), torch.randn(2, 3, 5, 5, generator=g)
-    c, h = torch.randn(2, 4, 5, 5, generator=g), torch.randn(2, 4, 5, 5, generator=g)
-    c2, h2 = cell(cell.prepare(const), [step], (c, h))
-    i, f, o, cand = cell.gates(torch.cat([const, step, h], 1)).chunk(4, 1)
-    expected_c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(cand)
-    torch.testing.assert_close(c2, expected_c, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(h2, torch.sigmoid(o) * torch.tanh(expected_c), rtol=1e-5, atol=1e-5)
-
-
-def test_tower_has_two_residual_blocks():
-    torch.manual_seed(0)
-    net = make_representation("tower", 8, r_channels=4)
-    x, v = torch.rand(2, 3, 8, 8), torch.randn(2, 7)
-    relu = F.relu
-    h = relu(net.conv1(x))
-    h = relu(net.conv3(relu(net.conv2(h)))) + relu(net.skip1(h))
-    h = torch.cat([h, v[:, :, None, None].expand(-1, -1, *h.shape[-2:])], 1)
-    h = relu(net.conv5(relu(net.conv4(h)))) + relu(net.skip2(h))
-    torch.testing.assert_close(net(x, v), relu(net.conv6(h)))
-    pool = make_representation("pool", 8, r_channels=4)
-    pool.load_state_dict(net.state_dict())
-    torch.testing.assert_close(pool(x, v), net(x, v).mean((2, 3), keepdim=True))
-
-
-@pytest.mark.parametrize("reduction", ["sum", "mean"])
-def test_nan_in_a_masked_context_slot_cannot_reach_r(reduction):
-    torch.manual_seed(0)
-    net = make_representation("tower", 8, r_channels=4)
-    g = torch.Generator().manual_seed(0)
-    x, v = torch.rand(2, 3, 3, 8, 8, generator=g), torch.randn(2, 3, 7, generator=g)
-    mask = torch.tensor([[True, False, True], [True, True, False]])
-    # finite inputs: bit-identical to the former formula sum_k r_k * w_k
-    r_k = net(x.flatten(0, 1), v.flatten(0, 1)).unflatten(0, (2, 3))
-    w = mask.float()
-    if reduction == "mean":
-        w = w / w.sum(1, keepdim=True).clamp(min=1)
-    assert torch.equal(
-        aggregate(net, x, v, mask, reduction), (r_k * w[..., None, None, None]).sum(1)
-    )
-    # NaN / inf where masked: r and the gradients stay finite, r unchanged
-    bad_x, bad_v = x.clone().requires_grad_(), v.clone()
-    with torch.no_grad():
-        bad_x[0, 1], bad_x[1, 2] = float("nan"), float("inf")
-    bad_v[0, 1] = float("nan")
-    r = aggregate(net, bad_x, bad_v, mask, reduction)
-    torch.testing.assert_close(r, aggregate(net, x, v, mask, reduction), rtol=0, atol=0)
-    r.sum().backward()
-    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
-
-
-def test_silent_broadcasts_are_refused():
-    model = micro()
-    batch = scenes(b=2)
-    r = model.represent(batch.context_images, batch.context_viewpoints)
-    assert r.shape == (2, 4, 2, 2)
-    with pytest.raises(ValueError, match="r must be"):
-        model.generate(r[..., :1], batch.target_viewpoints)  # (b, C, 2, 1)
-    with pytest.raises(ValueError, match="r must be"):
-        model.generate(r[:1], batch.target_viewpoints)  # batch 1 for 2 scenes
-    with pytest.raises(ValueError, match="r must be"):
-        model.elbo(batch, 0.7, r=r[:1])
-    with pytest.raises(ValueError, match="sigma must be"):
-        model.elbo(batch, torch.full((2,), 0.7))
-    x = torch.rand(2, 3, 4, 4)
-    with pytest.raises(ValueError, match="sigma must be"):
-        gaussian_nll(x, x, torch.full((2, 1, 1, 1), 0.7))
-    with pytest.raises(ValueError, match="shape of x"):
-        gaussian_nll(x, x[:1], 0.7)
-    for viewpoints in (batch.target_viewpoints[:, 0], batch.target_viewpoints[..., :5]):
-        with pytest.raises(ValueError, match="viewpoints must be"):
-            model.generate(r, viewpoints)
-    per_dim = torch.full_like(x, 0.7)  # a sigma of x's shape is one per dimension
-    torch.testing.assert_close(gaussian_nll(x, x * 0.5, per_dim), gaussian_nll(x, x * 0.5, 0.7))
-
-
-def test_pyramid_is_four_strided_convolutions_on_the_broadcast_viewpoint():
-    torch.manual_seed(0)
-    net = make_representation("pyramid", 16, r_channels=4)
-    assert [(c.out_channels, c.stride[0]) for c in net.convs] == [
-        (32, 2),
-        (64, 2),
-        (128, 2),
-        (4, 2),
-    ]
-    x, v = torch.rand(2, 3, 16, 16), torch.randn(2, 7)
-    h = torch.cat([x, v[:, :, None, None].expand(-1, -1, 16, 16)], 1)
-    for conv in net.convs:
-        h = F.relu(conv(h))
-    torch.testing.assert_close(net(x, v), h)
-    assert net(x, v).shape == (2, 4, 1, 1) and net.output_size == 1
-
-
-def test_sample_is_represent_then_generate():
-    model = micro()
-    batch = scenes(n=2)
-    args = (batch.context_images, batch.context_viewpoints)
-    sampled = model.sample(
-        *args, batch.target_viewpoints, None, 2, torch.Generator().manual_seed(1)
-    )
-    r = model.represent(*args)
-    generated = model.generate(r, batch.target_viewpoints, 2, torch.Generator().manual_seed(1))
-    assert torch.equal(sampled, generated)
-
-
 def test_forward_is_the_elbo_and_ddp_looks_for_unused_parameters_only_when_k_can_be_0():
     model = micro()
-    batch = scenes()
+    batch = scenes(b=1)  # one scene with one target
     torch.manual_seed(2)
     called = model(batch, 0.5)
     torch.manual_seed(2)
@@ -376,20 +203,11 @@ def test_gaussian_nll_keeps_fp64_sigma():
     torch.testing.assert_close(nll, reference, rtol=1e-13, atol=0)
 
 
-@pytest.mark.parametrize("core_weights", CORES)
-def test_core_weights_and_kernel_sizes(core_weights):
-    model = micro(core_weights=core_weights, num_steps=3, kernel_size=5)
-    copies = 1 if core_weights == "shared" else 3
-    draw = model.draw
-    assert len(draw.generator_steps) == len(draw.inference_steps) == copies
-    for step in [*draw.generator_steps, *draw.inference_steps]:
-        assert step.core.gates.kernel_size == (5, 5)
-        head = step.prior if hasattr(step, "prior") else step.posterior
-        assert head.conv.kernel_size == (5, 5)
-
-
-def test_config_bounds():
-    for bad in (dict(image_size=50), dict(image_size=4), dict(num_steps=0), dict(kernel_size=4)):
-        with pytest.raises(ValueError):
-            GQNConfig(**bad)
-    GQNConfig(num_steps=1, latent_channels=1, kernel_size=1, image_size=8)
+def test_nll_and_error_of_low_precision_images_are_computed_in_fp32():
+    g = torch.Generator().manual_seed(0)
+    x, mean = torch.rand(2, 3, 4, 4, generator=g), torch.rand(2, 3, 4, 4, generator=g) * 1.2
+    x16, mean16 = x.bfloat16(), mean.bfloat16()
+    nll, error = gaussian_nll(x16, mean16, 0.7), squared_error(x16, mean16)
+    assert nll.dtype == error.dtype == torch.float32
+    assert torch.equal(nll, gaussian_nll(x16.float(), mean16.float(), 0.7))
+    assert torch.equal(error, squared_error(x16.float(), mean16.float()))

@@ -124,7 +124,7 @@ def test_inference_core_sees_the_canvas_and_generator_state(tiny_model, part):
     core = tiny_model.draw.inference_steps[0].core
     canvas = tiny_model.draw.canvas_channels
     start = core.const_channels + (0 if part == "canvas" else canvas)
-    width = canvas if part == "canvas" else tiny_model.draw.hidden_channels
+    width = canvas if part == "canvas" else tiny_model.config.hidden_channels
     with torch.no_grad():
         core.gates.weight[:, start : start + width] = 0
     assert not torch.allclose(_second_posterior(tiny_model, batch), before)

@@ -44,7 +44,7 @@ class ConvLSTMCell(nn.Module):
         const_channels: int,
         step_channels: int,
         hidden_channels: int,
-        kernel_size: int = 5,
+        kernel_size: int,
         precompute_constant: bool = True,
     ) -> None:
         super().__init__()

@@ -41,6 +41,7 @@ from gqn.models.generator import GeneratorStep, ObservationHead
 from gqn.models.inference import InferenceStep
 
 CoreWeights = Literal["shared", "per_step"]
+HIDDEN_SCALE = 4  # the DRAW hidden state lives at 1/4 of the image resolution
 
 
 @dataclass
@@ -68,7 +69,7 @@ def standard_normal(like: torch.Tensor, generator: torch.Generator | None) -> to
 
 
 class ConditionalDRAW(nn.Module):
-    """L steps of conv-DRAW. ``scale`` is image size / hidden size (4 for the GQN)."""
+    """L steps of conv-DRAW, the hidden state at 1/``HIDDEN_SCALE`` of the image resolution."""
 
     def __init__(
         self,
@@ -78,27 +79,24 @@ class ConditionalDRAW(nn.Module):
         latent_channels: int,
         hidden_channels: int,
         canvas_channels: int,
-        scale: int = 4,
-        kernel_size: int = 5,
-        core_weights: CoreWeights = "shared",
-        precompute_constant: bool = True,
-        fuse_canvas: bool | None = None,
+        *,
+        kernel_size: int,
+        core_weights: CoreWeights,
+        precompute_constant: bool,
         observation: bool = True,
     ) -> None:
         super().__init__()
-        self.fuse_canvas = precompute_constant if fuse_canvas is None else fuse_canvas
+        self.fuse_canvas = precompute_constant  # the attribute turns it off (benchmarks, tests)
         if core_weights not in ("shared", "per_step"):
             raise ValueError(f"core_weights must be 'shared' or 'per_step', got {core_weights!r}")
         self.num_steps = num_steps
-        self.scale = scale
         self.canvas_channels = canvas_channels
-        self.hidden_channels = hidden_channels
         copies = 1 if core_weights == "shared" else num_steps
-        step_args = (latent_channels, hidden_channels, canvas_channels, scale, kernel_size)
+        step_args = (latent_channels, hidden_channels, canvas_channels, HIDDEN_SCALE, kernel_size)
         self.generator_steps = nn.ModuleList(
             GeneratorStep(cond_channels, *step_args, precompute_constant) for _ in range(copies)
         )
-        query_channels = image_channels * scale * scale
+        query_channels = image_channels * HIDDEN_SCALE**2
         self.inference_steps = nn.ModuleList(
             InferenceStep(cond_channels + query_channels, *step_args, precompute_constant)
             for _ in range(copies)
@@ -114,11 +112,10 @@ class ConditionalDRAW(nn.Module):
             down = self.inference_steps[0].downsample_canvas
             if canvas is not None:
                 return down(canvas)
-            zero = cond.new_zeros(b, self.canvas_channels, height, width)
-            return zero if down.bias is None else zero + down.bias[:, None, None]
+            return cond.new_zeros(b, self.canvas_channels, height, width) + down.bias[:, None, None]
         if canvas is not None:
             return canvas
-        return cond.new_zeros(b, self.canvas_channels, height * self.scale, width * self.scale)
+        return cond.new_zeros(b, self.canvas_channels, height * HIDDEN_SCALE, width * HIDDEN_SCALE)
 
     def _fused(self) -> bool:
         return self.fuse_canvas and len(self.generator_steps) == 1
@@ -127,8 +124,7 @@ class ConditionalDRAW(nn.Module):
         """u_L = u_0 + UpConv(sum_l h^g_l) + L * b_up: one UpConv for all L steps (shared core);
         u_0 = ``canvas``, or zero if None."""
         upconv = self.generator_steps[0].upconv
-        bias = upconv.bias * self.num_steps if upconv.bias is not None else None
-        out = F.conv_transpose2d(h_sum, upconv.weight, bias, stride=upconv.stride)
+        out = F.conv_transpose2d(h_sum, upconv.weight, upconv.bias * self.num_steps, upconv.stride)
         return out if canvas is None else canvas + out
 
     def _down_up(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,8 +134,6 @@ class ConditionalDRAW(nn.Module):
         down = self.inference_steps[0].downsample_canvas
         # upconv.weight (hidden, canvas, 4, 4); down.weight (canvas_out, canvas, 4, 4)
         matrix = torch.einsum("ocab,kcab->ok", down.weight, upconv.weight)[:, :, None, None]
-        if upconv.bias is None:
-            return matrix, down.weight.new_zeros(down.weight.shape[0])
         return matrix, torch.einsum("ocab,c->o", down.weight, upconv.bias)
 
     def posterior_pass(
@@ -152,7 +146,7 @@ class ConditionalDRAW(nn.Module):
         """Training pass, z_l ~ q_l (eqs 4.11-4.16). cond (b, C, H, W); query_image (b, c, s, s);
         ``canvas`` u_0 (b, canvas, s, s) or None (zero)."""
         initial = canvas
-        query_cond = torch.cat([F.pixel_unshuffle(query_image, self.scale), cond], dim=1)
+        query_cond = torch.cat([F.pixel_unshuffle(query_image, HIDDEN_SCALE), cond], dim=1)
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
         inf_prepared = [step.core.prepare(query_cond) for step in self.inference_steps]
         state_g = state_e = self.generator_steps[0].core.zero_state(cond)
@@ -161,8 +155,7 @@ class ConditionalDRAW(nn.Module):
         if fused:  # track sum h^g and down(u_l) at the hidden resolution (module docstring)
             down_up, down_up_bias = self._down_up()
             h_sum, down_canvas = state_g[1], canvas
-        out = DrawOutput(canvas)
-        kls = []
+        priors, posteriors, latents, kls = [], [], [], []
         for l in range(self.num_steps):
             i = l % len(self.generator_steps)
             gen, inf = self.generator_steps[i], self.inference_steps[i]
@@ -180,13 +173,17 @@ class ConditionalDRAW(nn.Module):
             else:
                 canvas = canvas + gen.upconv(state_g[1])  # eq 4.16
             kls.append(kl_normal(posterior[0], posterior[1], prior[0], prior[1]))
-            out.priors.append(prior)
-            out.posteriors.append(posterior)
-            out.latents.append(z)
-        out.canvas = self._final_canvas(h_sum, initial) if fused else canvas
-        out.kl_per_step = torch.stack(kls, dim=1)
-        out.hidden = state_g[1]
-        return out
+            priors.append(prior)
+            posteriors.append(posterior)
+            latents.append(z)
+        return DrawOutput(
+            canvas=self._final_canvas(h_sum, initial) if fused else canvas,
+            kl_per_step=torch.stack(kls, dim=1),
+            priors=priors,
+            posteriors=posteriors,
+            latents=latents,
+            hidden=state_g[1],
+        )
 
     def prior_pass(
         self,
@@ -200,9 +197,9 @@ class ConditionalDRAW(nn.Module):
         gen_prepared = [step.core.prepare(cond) for step in self.generator_steps]
         fused = self._fused()
         state_g = self.generator_steps[0].core.zero_state(cond)
-        canvas = initial if fused else self._initial_canvas(cond, initial)
+        canvas = None if fused else self._initial_canvas(cond, initial)
         h_sum = state_g[1]
-        out = DrawOutput(canvas)
+        priors, latents = [], []
         for l in range(self.num_steps):
             i = l % len(self.generator_steps)
             gen = self.generator_steps[i]
@@ -213,8 +210,11 @@ class ConditionalDRAW(nn.Module):
                 h_sum = h_sum + state_g[1]
             else:
                 canvas = canvas + gen.upconv(state_g[1])  # eq 4.9
-            out.priors.append(prior)
-            out.latents.append(z)
-        out.canvas = self._final_canvas(h_sum, initial) if fused else canvas
-        out.hidden = state_g[1]
-        return out
+            priors.append(prior)
+            latents.append(z)
+        return DrawOutput(
+            canvas=self._final_canvas(h_sum, initial) if fused else canvas,
+            priors=priors,
+            latents=latents,
+            hidden=state_g[1],
+        )

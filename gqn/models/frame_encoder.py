@@ -28,7 +28,7 @@ class FrameEncoder(Representation):
 
     def __init__(self, image_size: int, image_channels: int, viewpoint_dim: int) -> None:
         pose_map = RayMap("broadcast", viewpoint_dim=viewpoint_dim)
-        super().__init__(image_size, image_channels, ENCODER_CHANNELS, pose_map)
+        super().__init__(image_size, ENCODER_CHANNELS, pose_map)
         self.convs = nn.ModuleList(
             [
                 nn.Conv2d(image_channels + pose_map.channels, 8, 2, stride=2),

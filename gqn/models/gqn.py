@@ -16,13 +16,11 @@ import torch
 from gqn.batch import QueryBatch
 from gqn.losses import ELBOTerms, gaussian_nll, squared_error, sum_targets
 from gqn.models.base import SceneModel
-from gqn.models.draw import ConditionalDRAW, CoreWeights, DrawOutput
+from gqn.models.draw import HIDDEN_SCALE, ConditionalDRAW, CoreWeights, DrawOutput
 from gqn.models.rays import PoseEncoding, RayMap
 from gqn.models.registry import ModelConfig, register_model
 from gqn.models.representation import Reduction, aggregate, make_representation
 from gqn.viewpoint import CAMERA
-
-HIDDEN_SCALE = 4  # the DRAW hidden state lives at 1/4 of the image resolution
 
 
 @dataclass
@@ -104,7 +102,6 @@ class GQN(SceneModel):
             latent_channels=config.latent_channels,
             hidden_channels=config.hidden_channels,
             canvas_channels=config.canvas_channels,
-            scale=HIDDEN_SCALE,
             kernel_size=config.kernel_size,
             core_weights=config.core_weights,
             precompute_constant=config.precompute_constant_inputs,
@@ -126,6 +123,7 @@ class GQN(SceneModel):
 
     @classmethod
     def tiny_config(cls) -> GQNConfig:
+        # pragma: no mutate block -- a contract-test fixture, no equation (docs/testing.md)
         return GQNConfig(
             image_size=16,
             representation="tower",
@@ -197,7 +195,7 @@ class GQN(SceneModel):
 
     def _posterior(self, batch: QueryBatch, r: torch.Tensor | None = None) -> DrawOutput:
         """One posterior pass over the b * n targets (scene-major), each with latents of its own."""
-        self._check_images(batch.target_images, "target_images", dims=5)
+        self.check_views(batch.target_images, batch.target_viewpoints, batch.target_mask, "target")
         if r is None:
             r = self.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
         cond = self.condition(
@@ -241,12 +239,3 @@ class GQN(SceneModel):
         cond = self.condition(self._per_view(r, n * num_samples), queries)
         images = self.draw.observation(self.draw.prior_pass(cond, generator).canvas).clamp(0, 1)
         return images.unflatten(0, (b, n, num_samples)).transpose(1, 2)
-
-    def _check_images(self, images: torch.Tensor, name: str, dims: int) -> None:
-        c, s = self.config.image_channels, self.image_size
-        if images.dim() != dims or images.shape[-3:] != (c, s, s):
-            lead = "(b, k, " if dims == 5 else "(b, "
-            raise ValueError(
-                f"{name} must be {lead}{c}, {s}, {s}) for this model (image_size={s}), "
-                f"got {tuple(images.shape)}"
-            )

@@ -15,7 +15,7 @@ MIN_STD = 1e-4
 class GaussianHead(nn.Module):
     """``h (b, in, H, W) -> (mean, std)``, each (b, out, H, W); std = softplus(.) + 1e-4."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, 2 * out_channels, kernel_size, padding=kernel_size // 2)
 

@@ -156,7 +156,7 @@ class MultiScaleGQN(GQN):
         """The posterior pass over the b * n targets (scene-major): the layers' passes, the
         image means (m, c, s, s) and each layer's NLL (m, L): layer i < L-1 scores its input
         under its mean, the last layer x under the model's image."""
-        self._check_images(batch.target_images, "target_images", dims=5)
+        self.check_views(batch.target_images, batch.target_viewpoints, batch.target_mask, "target")
         if r is None:
             r = self.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
         images = batch.target_images.flatten(0, 1)

@@ -37,18 +37,11 @@ class Representation(nn.Module):
     (:class:`gqn.models.rays.RayMap`) turns v into the map concatenated to the features: v
     broadcast (default, the paper) or v with each cell's ray."""
 
-    def __init__(
-        self,
-        image_size: int,
-        image_channels: int,
-        r_channels: int,
-        pose_map: RayMap | None = None,
-    ) -> None:
+    def __init__(self, image_size: int, r_channels: int, pose_map: RayMap | None = None) -> None:
         super().__init__()
         if image_size % 8 != 0 or image_size < 8:
             raise ValueError(f"representation needs an image size divisible by 8, got {image_size}")
         self.image_size = image_size
-        self.image_channels = image_channels
         self.r_channels = r_channels
         self.pose_map = pose_map or RayMap()
 
@@ -60,13 +53,9 @@ class Representation(nn.Module):
 
 class Pyramid(Representation):
     def __init__(
-        self,
-        image_size: int,
-        image_channels: int = 3,
-        r_channels: int = 256,
-        pose_map: RayMap | None = None,
+        self, image_size: int, image_channels: int, r_channels: int, pose_map: RayMap | None
     ) -> None:
-        super().__init__(image_size, image_channels, r_channels, pose_map)
+        super().__init__(image_size, r_channels, pose_map)
         last = image_size // 8
         self.convs = nn.ModuleList(
             [
@@ -90,13 +79,9 @@ class Pyramid(Representation):
 
 class Tower(Representation):
     def __init__(
-        self,
-        image_size: int,
-        image_channels: int = 3,
-        r_channels: int = 256,
-        pose_map: RayMap | None = None,
+        self, image_size: int, image_channels: int, r_channels: int, pose_map: RayMap | None
     ) -> None:
-        super().__init__(image_size, image_channels, r_channels, pose_map)
+        super().__init__(image_size, r_channels, pose_map)
         c, half, p = r_channels, r_channels // 2, self.pose_map.channels
         self.conv1 = nn.Conv2d(image_channels, c, 2, stride=2)
         self.skip1 = nn.Conv2d(c, c, 2, stride=2)
