@@ -25,7 +25,13 @@ import numpy as np
 from gqn.data.render import RenderSettings, SceneBuilder, rotation_z
 from gqn.data.scenes.base import RayCastFamily, SceneSpec, help_field, random_color, scene_rng
 from gqn.data.scenes.dice_views import DiceFaces, face_areas
-from gqn.data.scenes.rooms import ROOM_SLOTS, add_room, ring_pose, room_light
+from gqn.data.scenes.rooms import (
+    ROOM_SLOTS,
+    add_room,
+    ring_pose,
+    room_light,
+    room_render_settings,
+)
 
 if TYPE_CHECKING:
     from gqn.data.store import SceneStore
@@ -140,16 +146,7 @@ class MnistDice(RayCastFamily):
         return ROOM_SLOTS + 1
 
     def render_settings(self) -> RenderSettings:
-        return RenderSettings(
-            image_size=self.image_size,
-            fov_deg=self.fov_deg,
-            antialias=self.antialias,
-            shadows=self.shadows,
-            ambient=self.ambient,
-            diffuse=1.0 - self.ambient,
-            compile=self.compile,
-            shadow_casters_from=ROOM_SLOTS,
-        )
+        return room_render_settings(self)
 
     def draw(self, rng: np.random.Generator) -> tuple[SceneSpec, Die]:
         """One scene and its die. Textures: 0 the die's faces, 1-4 the walls'."""

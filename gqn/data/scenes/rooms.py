@@ -33,6 +33,22 @@ def ring_pose(rng: np.random.Generator, radius: float, height: float) -> np.ndar
     return pose_towards(pos, -pos)
 
 
+def room_render_settings(family) -> RenderSettings:
+    """Render settings of a family of scenes in a room (rooms, MNIST dice): the family's image
+    size, field of view, antialiasing, shadows, ambient (diffuse = 1 - ambient) and compile
+    switch; the room's :data:`ROOM_SLOTS` primitives cast no shadows."""
+    return RenderSettings(
+        image_size=family.image_size,
+        fov_deg=family.fov_deg,
+        antialias=family.antialias,
+        shadows=family.shadows,
+        ambient=family.ambient,
+        diffuse=1.0 - family.ambient,
+        compile=family.compile,
+        shadow_casters_from=ROOM_SLOTS,
+    )
+
+
 def add_room(
     b: SceneBuilder,
     rng: np.random.Generator,
@@ -170,16 +186,7 @@ class Rooms(RayCastFamily):
         return ROOM_SLOTS + 3 * self.max_objects
 
     def render_settings(self) -> RenderSettings:
-        return RenderSettings(
-            image_size=self.image_size,
-            fov_deg=self.fov_deg,
-            antialias=self.antialias,
-            shadows=self.shadows,
-            ambient=self.ambient,
-            diffuse=1.0 - self.ambient,
-            compile=self.compile,
-            shadow_casters_from=ROOM_SLOTS,
-        )
+        return room_render_settings(self)
 
     def _objects(self, b: SceneBuilder, rng: np.random.Generator) -> list[tuple]:
         """Place non-overlapping objects; returns their (x, y, r) footprints."""
