@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -381,9 +380,8 @@ def test_a_corrupt_shard_read_by_a_worker_ends_the_run(world, tmp_path):
         out,
         "optim.max_steps=50",
     ]
-    start = time.monotonic()
+    # a hang raises TimeoutExpired (the limit is for a loaded machine, not a speed target)
     proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "sha256 checksum mismatch" in proc.stderr.splitlines()[-1]
-    assert time.monotonic() - start < 180  # a hang, not a slow start on a loaded machine
