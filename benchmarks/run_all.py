@@ -9,7 +9,8 @@ stdout and to ``benchmarks/results/<machine>.json``.
 Cases: the machine's peak FLOP/s (matmul and ConvLSTM-shaped conv2d, fp32 and bf16), then for
 ``paper64`` (both core options) and ``demo``: the reference path (constant inputs concatenated at
 every step), the fast path, and the fast path with bf16 autocast / channels-last / torch.compile.
-On a CUDA machine the device is used automatically and ``paper64`` also runs at batch 36 in bf16.
+On a CUDA machine the device is used automatically, and ``paper64`` at batch 36 and ``demo`` at
+batch 64 run in fp32 and bf16 + channels-last.
 Utilisation is achieved FLOP/s over the conv2d peak of the same precision measured in this run.
 Then, by run config (``bench_config.py``, fp32): a training step and sampling of the Consistent
 GQN's CPU-sized (``cgqn/cpu32``) and appendix-B (``cgqn/paper64``) configs and of the thesis'
@@ -80,9 +81,11 @@ def cases(quick: bool, cuda: bool) -> list[tuple[str, list[str]]]:
         for name in names:
             args = ["--config", config, "--core-weights", core, *variants[name]]
             out.append((f"{config}/{core}/{name}", args))
-    if cuda:
-        gpu = ["--config", "paper64", *bf16, *cl, "--batch", "36"]
-        out.append(("paper64/shared/fast-bf16-cl-batch36", gpu))
+    if cuda:  # the GPU batches: is the step still launch-bound there, and which precision wins?
+        for config, batch in (("paper64", "36"), ("demo", "64")):
+            for name, switches in (("fast-fp32", fp32), ("fast-bf16-cl", [*bf16, *cl])):
+                args = ["--config", config, *switches, "--batch", batch, *off]
+                out.append((f"{config}/shared/{name}-batch{batch}", args))
     return out
 
 
@@ -193,12 +196,16 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900, help="seconds per case")
     parser.add_argument("--skip", default="", help="skip cases whose name matches this regex")
     parser.add_argument("--out", type=Path, default=None, help="JSON file to write")
+    parser.add_argument("--steps", type=int, default=0, help="timed steps per case (0: worker's)")
+    parser.add_argument("--warmup", type=int, default=0, help="untimed steps after the first")
     parser.add_argument(
         "--merge", action="store_true", help="keep the other cases already in the JSON file"
     )
     args = parser.parse_args()
     cuda = torch.cuda.is_available()
     steps = ["--steps", "2", "--sample-repeats", "1"] if args.quick else []
+    if args.steps:
+        steps = ["--steps", str(args.steps), "--warmup", str(args.warmup)]
 
     out = args.out or HERE / "results" / f"{machine_name()}{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

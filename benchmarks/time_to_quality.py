@@ -78,6 +78,10 @@ def first_reached(curve: list[dict], k: int, gap: float) -> dict | None:
     return None
 
 
+def _minutes(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
 def markdown(report: dict) -> str:
     """The curve as a table (per evaluation: step, minutes, images; per K: prior mean, control,
     gap, SSIM) and when each gap was first reached."""
@@ -105,13 +109,14 @@ def markdown(report: dict) -> str:
             for k in ks
         ]
         lines.append(
-            f"| {p['step']} | {p['train_minutes']:.1f} | {p['cpu_minutes']:.1f} | "
+            f"| {p['step']} | {p['train_minutes']:.1f} | {_minutes(p['cpu_minutes'])} | "
             f"{p['query_images']:,} | " + " | ".join(cells) + " |"
         )
-    lines += ["", "First reached (step, CPU minutes, query images):", ""]
+    lines += ["", "First reached (step, wall and CPU minutes, query images):", ""]
     for key, hit in report["reached"].items():
         text = (
-            f"step {hit['step']}, {hit['cpu_minutes']:.1f} CPU min, {hit['query_images']:,} images"
+            f"step {hit['step']}, {hit['train_minutes']:.1f} wall min, "
+            f"{_minutes(hit['cpu_minutes'])} CPU min, {hit['query_images']:,} images"
             if hit
             else f"not within {report['curve'][-1]['step']} steps"
         )
