@@ -63,6 +63,7 @@ def pose_gaps(result: dict) -> dict[int, dict]:
             "prior_mean_psnr_db": prior,
             "control_psnr_db": control,
             "pose_gap_db": prior - control,
+            "pose_gap_se_db": row.get("pose_gap", {}).get("psnr_db_se"),  # paired, over queries
             "prior_mean_ssim": m["prior_mean"]["ssim"],
             "nearest_view_psnr_db": m["nearest_view"]["psnr"],
             "mean_image_psnr_db": m["mean_image"]["psnr"],
@@ -84,7 +85,7 @@ def _minutes(value: float | None) -> str:
 
 def markdown(report: dict) -> str:
     """The curve as a table (per evaluation: step, minutes, images; per K: prior mean, control,
-    gap, SSIM) and when each gap was first reached."""
+    gap ± its standard error where the eval has it, SSIM) and when each gap was first reached."""
     ks = report["eval"]["ks"]
     cpu = report["cpu"]
     lines = [
@@ -106,6 +107,11 @@ def markdown(report: dict) -> str:
         cells = [
             f"{by_k[k]['prior_mean_psnr_db']:.2f} / {by_k[k]['prior_mean_ssim']:.3f} | "
             f"{by_k[k]['control_psnr_db']:.2f} | {by_k[k]['pose_gap_db']:.2f}"
+            + (
+                ""
+                if by_k[k].get("pose_gap_se_db") is None
+                else f" ± {by_k[k]['pose_gap_se_db']:.2f}"
+            )
             for k in ks
         ]
         lines.append(

@@ -11,7 +11,7 @@ from gqn.data.dataset import open_split
 from gqn.data.generate import generate_dataset
 from gqn.data.scenes import make_family
 from gqn.eval.baselines import mean_image, nearest_view, nearest_view_index
-from gqn.eval.evaluate import METHODS, best_of_n, evaluate
+from gqn.eval.evaluate import METHODS, best_of_n, evaluate, paired_difference
 from gqn.models import GQN
 from gqn.run_config import load_run_config
 from gqn.train.checkpoint import checkpoint_path, save_checkpoint
@@ -159,17 +159,29 @@ def test_other_pose_control_separates_a_pose_blind_model_from_a_renderer(
     mean = torch.full((3, 32, 32), 0.5)
     for stub, blind in ((oracle, False), (pose_blind, True)):
         monkeypatch.setattr(model, "prior_means", stub)
-        result = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=2, seed=1)
+        # batches of 2 scenes: the paired gap gathers its queries across batches
+        result = evaluate(model, test, mean, 0.7, num_scenes=3, num_samples=2, seed=1, batch_size=2)
         for row in result["rows"]:
-            m = row["methods"]
+            m, gap = row["methods"], row["pose_gap"]
             control, prior = m["prior_mean_other_pose"], m["prior_mean"]
             if blind:
                 assert control == prior
+                assert gap == {"psnr_db": 0.0, "psnr_db_se": 0.0, "ssim": 0.0, "ssim_se": 0.0}
             else:
                 assert prior["mse"] == 0.0 and control["mse"] > 1e-3
+                assert gap["psnr_db"] == pytest.approx(prior["psnr"] - control["psnr"])
+                assert gap["ssim"] == pytest.approx(prior["ssim"] - control["ssim"])
+                assert gap["psnr_db"] > 0 and gap["psnr_db_se"] > 0
     (query_v, prior_noise), (other_v, control_noise) = calls[:2]
     assert prior_noise is not control_noise and not torch.equal(query_v, other_v)
-    torch.testing.assert_close(other_v, viewpoints[:, -1])
+    torch.testing.assert_close(other_v, viewpoints[:2, -1])  # the first batch: 2 scenes
+
+
+def test_paired_difference_is_the_mean_and_standard_error_of_the_differences():
+    mean, se = paired_difference([3.0, 4.0, 6.0, 7.0], [2.0, 2.0, 3.0, 3.0])  # d = 1, 2, 3, 4
+    assert mean == 2.5
+    assert se == pytest.approx(math.sqrt(5 / 3) / 2)  # s = sqrt(5/3) (n - 1), over sqrt(4)
+    assert paired_difference([1.0], [0.5]) == (0.5, None)
 
 
 def test_a_row_does_not_depend_on_the_other_ks(store_and_checkpoint):
@@ -218,6 +230,8 @@ def test_eval_cli_writes_outputs(store_and_checkpoint, tmp_path, capsys):
     assert result["metrics"]["ssim"]["kernel_size"] == 11
     md = (out / "eval.md").read_text()
     assert md.count("| nearest_view |") == VIEWS - 1 and "n/a" in md
+    gap = row["pose_gap"]
+    assert f"| 1 | {gap['psnr_db']:+.2f} ± {gap['psnr_db_se']:.2f} | {gap['ssim']:+.3f} ± " in md
     for png in ("metrics_vs_k.png", "elbo_vs_k.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "reconstruction" in capsys.readouterr().out

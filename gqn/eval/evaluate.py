@@ -15,7 +15,9 @@ Methods, each scored with :func:`gqn.eval.image_metrics.image_metrics` against t
 - ``prior_mean_other_pose``: a control, the pixel-wise mean of N prior samples rendered from the
   same r at the pose of another view of the scene (``perm[V - 1]``; a context view only at
   K = V - 1), scored against the query. A model that ignores the query pose scores as well here
-  as in ``prior_mean``; the gap is what the pose adds. Its noise comes from its own generator;
+  as in ``prior_mean``; the gap is what the pose adds. Its noise comes from its own generator.
+  Each row reports the gap per query, paired (``pose_gap``: mean and standard error of
+  ``prior_mean`` minus control, PSNR and SSIM), so that a gap can be told from noise;
 - ``nearest_view`` and ``mean_image``: the baselines of :mod:`gqn.eval.baselines`.
 
 The ELBO terms (NLL, KL) are evaluated at the final pixel sigma of training. All noise of a K's
@@ -47,6 +49,7 @@ MODEL_METHODS = ("reconstruction", "prior_sample", "prior_mean", "best_of_n")
 CONTROLS = ("prior_mean_other_pose",)
 BASELINES = ("nearest_view", "mean_image")
 METHODS = MODEL_METHODS + CONTROLS + BASELINES
+POSE_PAIR = ("prior_mean", "prior_mean_other_pose")  # the pose gap: first minus second, per query
 PROTOCOL = (
     "query = view perm[0], context = perm[1:K+1], perm seeded by (seed, scene); "
     "control pose = perm[V-1]; noise of row K seeded by (seed, K)"
@@ -139,6 +142,23 @@ def _predictions(
     }
 
 
+def paired_difference(a: np.ndarray, b: np.ndarray) -> tuple[float, float | None]:
+    """Mean of the paired differences ``a - b`` (n,) and its standard error s / sqrt(n), with s
+    the sample standard deviation (n - 1 in the denominator); None for n < 2."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else None
+    return float(d.mean()), se
+
+
+def _pose_gap(prior: dict[str, list], control: dict[str, list]) -> dict[str, float | None]:
+    """The row's ``pose_gap``: per-query prior mean minus control, mean and standard error."""
+    out: dict[str, float | None] = {}
+    for metric, unit in (("psnr", "psnr_db"), ("ssim", "ssim")):
+        mean, se = paired_difference(np.concatenate(prior[metric]), np.concatenate(control[metric]))
+        out[unit], out[f"{unit}_se"] = mean, se
+    return out
+
+
 def _scores(pred: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor | None]:
     """Per-query metrics (b,) of a prediction (b, c, s, s), or of each of n predictions
     (b, n, c, s, s) averaged over the n."""
@@ -173,6 +193,7 @@ def _evaluate_k(
     n = images.shape[0]
     elbo = _Accumulator()
     per_method = {m: _Accumulator() for m in METHODS}
+    paired: dict[str, dict[str, list]] = {m: {"psnr": [], "ssim": []} for m in POSE_PAIR}
     for lo in range(0, n, batch_size):
         x = images[lo : lo + batch_size].to(device)
         v = viewpoints[lo : lo + batch_size].to(device)
@@ -187,12 +208,17 @@ def _evaluate_k(
         for name, pred in preds.items():
             if pred is None:  # the nearest view without context views
                 continue
-            per_method[name].add(_scores(pred, batch.target_images[:, 0]), batch.num_scenes)
+            scores = _scores(pred, batch.target_images[:, 0])
+            per_method[name].add(scores, batch.num_scenes)
+            if name in paired:
+                for metric, values in paired[name].items():
+                    values.append(scores[metric].double().cpu().numpy())
     dims = int(images[0, 0].numel())
     row: dict[str, Any] = {"k": k, **elbo.means(("nll_nats", "kl_nats"))}
     row["nll_bits_per_dim"] = nats_to_bits_per_dim(row["nll_nats"], dims)
     row["kl_bits_per_dim"] = nats_to_bits_per_dim(row["kl_nats"], dims)
     row["methods"] = {m: acc.means(image_metrics.METRICS) for m, acc in per_method.items()}
+    row["pose_gap"] = _pose_gap(*(paired[m] for m in POSE_PAIR))
     nearest = row["methods"]["nearest_view"]["ssim"]
     log.info(
         "K=%d: nll %.1f kl %.2f nats; SSIM recon %.3f prior %.3f nearest %s",

@@ -41,6 +41,24 @@ def metrics_table(result: dict[str, Any], ks: list[int] | None = None) -> str:
     return "\n".join(lines)
 
 
+def pose_gap_table(result: dict[str, Any]) -> str:
+    """Markdown table of the pose gap per K: prior mean minus the other-pose control, paired per
+    query, mean +- standard error (rows of results written before the gap was paired: n/a)."""
+    lines = ["| K | pose gap PSNR (dB) | pose gap SSIM |", "|---:|---:|---:|"]
+    for row in result["rows"]:
+        gap = row.get("pose_gap")
+        if gap is None:
+            lines.append(f"| {row['k']} | n/a | n/a |")
+            continue
+        cells = [
+            f"{gap[key]:+.{digits}f}"
+            + ("" if gap[f"{key}_se"] is None else f" ± {gap[f'{key}_se']:.{digits}f}")
+            for key, digits in (("psnr_db", 2), ("ssim", 3))
+        ]
+        lines.append(f"| {row['k']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def elbo_table(result: dict[str, Any]) -> str:
     """Markdown table of the ELBO terms per K (nats/image and bits/dim)."""
     lines = [
@@ -86,6 +104,13 @@ def markdown_report(result: dict[str, Any]) -> str:
             "## Image metrics",
             "",
             metrics_table(result),
+            "",
+            "## Pose gap",
+            "",
+            "`prior_mean` minus `prior_mean_other_pose`, per query (paired), mean ± standard "
+            "error over the queries: what the query pose adds, and whether it exceeds the noise.",
+            "",
+            pose_gap_table(result),
             "",
         ]
     )
