@@ -63,10 +63,15 @@ def test_unknown_name_lists_what_is_shipped(tmp_path, monkeypatch, capsys):
     assert "no pretrained weights" in capsys.readouterr().err
 
 
-def test_the_shipped_weights_load_and_render():
-    assert "sm-32" in pretrained_lib.available()
-    model, config = gqn.load_pretrained("sm-32")
-    assert config.model.image_size == 32 and config.optim.max_steps == 8000
+@pytest.mark.parametrize(
+    ("name", "batch", "step"),
+    [("sm-32", 16, 8000), ("sm-32-gpu", 64, 6831)],  # the recipes of docs/pretrained.md
+)
+def test_the_shipped_weights_load_and_render(name, batch, step):
+    assert name in pretrained_lib.available()
+    model, config = gqn.load_pretrained(name)
+    assert config.model.image_size == 32 and config.data.batch_size == batch
+    assert torch.load(pretrained_lib.pretrained_path(name), weights_only=False)["step"] == step
     b = 2
     r = model.represent(torch.rand(b, 1, 3, 32, 32), torch.randn(b, 1, 7))
     images = model.generate(r, torch.randn(b, 1, 7), num_samples=1)
