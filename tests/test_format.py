@@ -137,6 +137,21 @@ def test_resume_after_interruption_equals_uninterrupted(tmp_path, monkeypatch):
         assert a.read_raw(i)[0] == b.read_raw(i)[0]
 
 
+def test_parallel_workers_write_the_same_store_and_resume(tmp_path):
+    """workers=3 render whole shards in processes; the store equals a one-worker store, also when
+    a parallel run resumes one that stopped after its first shard."""
+    make_store(tmp_path / "ref", scenes=8, shard=3)
+    make_store(tmp_path / "d", scenes=3, shard=3)  # as if stopped after the first shard
+    fam = FakeFamily()
+    generate_dataset(fam, tmp_path / "d", 8, seed=1, shard_scenes=3, batch=2, progress=False,
+                     workers=3)  # fmt: skip
+    a, b = SceneStore(tmp_path / "ref"), SceneStore(tmp_path / "d")
+    assert [s.sha256 for s in a.manifest.shards] == [s.sha256 for s in b.manifest.shards]
+    assert [s.scenes for s in b.manifest.shards] == [3, 3, 2] and b.manifest.complete
+    with pytest.raises(ValueError, match="workers > 1 render on the CPU"):
+        generate_dataset(fam, tmp_path / "e", 4, workers=2, device="cuda", progress=False)
+
+
 def test_resume_with_other_params_is_refused(tmp_path):
     make_store(tmp_path / "d", scenes=2)
     with pytest.raises(ValueError, match="already holds a different dataset"):

@@ -101,6 +101,12 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         f_parser.add_argument("--shard-size", type=int, default=1000, help="scenes per shard")
         f_parser.add_argument("--batch", type=int, default=32, help="scenes rendered per call")
         f_parser.add_argument("--device", default=None, help="render device, e.g. cuda")
+        f_parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="CPU processes rendering whole shards in parallel (the store is the same)",
+        )
         g = f_parser.add_argument_group(f"{family_name} parameters")
         for name, f in _family_fields(cls).items():
             flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, [])]
@@ -132,7 +138,7 @@ def _generate(args: argparse.Namespace) -> int:
         for k, v in vars(args).items()
         if k.startswith(PARAM_PREFIX) and v is not None
     }
-    _positive(args, "scenes", "shard_size", "batch")
+    _positive(args, "scenes", "shard_size", "batch", "workers")
     device = _render_device(args.device)
     family = _make_family(args.family, **params)
     out = Path(args.out) if args.out else default_out(args.family, params, args.seed)
@@ -144,6 +150,7 @@ def _generate(args: argparse.Namespace) -> int:
         shard_scenes=args.shard_size,
         batch=args.batch,
         device=device,
+        workers=args.workers,
     )
     print(f"wrote {out}")
     _print_info(out)
