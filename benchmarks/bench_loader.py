@@ -25,6 +25,7 @@ import torch
 from gqn.data.generate import generate_dataset
 from gqn.data.loader import make_loader
 from gqn.data.manifest import bytes_per_image
+from gqn.data.samplers import StepPlan
 from gqn.data.scenes import make_family
 from gqn.data.store import SceneStore
 
@@ -32,9 +33,8 @@ RESULTS = Path(__file__).parent / "results" / "cpu-2core-loader.json"
 
 
 def time_loader(store: Path, workers: int, steps: int, batch: int) -> dict:
-    loader = make_loader(
-        store, batch, split="all", seed=0, num_steps=steps + 3, num_workers=workers, max_context=14
-    )
+    plan = StepPlan(batch, max_context=14, num_steps=steps + 3)
+    loader = make_loader(store, plan, split="all", num_workers=workers)
     it = iter(loader)
     for _ in range(3):  # warm-up: worker start, first shard open + sha256
         next(it)

@@ -4,8 +4,8 @@ accel settings; prints JSON with the loss curves and the final NLL/KL of each.
     python benchmarks/quality.py --data runs/demo/data --steps 200
 
 Uses the demo model configuration (``configs/demo.yaml`` if present, see ``bench_model.py``) and
-a store of scenes at its image size; batches come from ``gqn.data.make_loader`` with a fixed seed,
-so every variant sees the same batches and the same initial weights.
+a store of scenes at its image size; batches come from ``gqn.data.loader.make_loader`` with a
+fixed seed, so every variant sees the same batches and the same initial weights.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bench_model import demo_setup
 
 from gqn.accel import AccelConfig, autocast, prepare_batch, prepare_model
 from gqn.data.loader import make_loader
+from gqn.data.samplers import StepPlan
 from gqn.models import GQN
 
 VARIANTS = {
@@ -35,14 +36,8 @@ def train(args: argparse.Namespace, accel: AccelConfig) -> dict:
     torch.manual_seed(args.seed)
     model = prepare_model(GQN(config), accel, torch.device("cpu"))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    loader = make_loader(
-        args.data,
-        batch_size,
-        max_context=context,
-        seed=args.seed,
-        num_steps=args.steps,
-        num_workers=0,
-    )
+    plan = StepPlan(batch_size, max_context=context, seed=args.seed, num_steps=args.steps)
+    loader = make_loader(args.data, plan, num_workers=0)
     curve = []
     start = time.perf_counter()
     for batch in loader:

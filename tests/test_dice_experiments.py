@@ -17,6 +17,7 @@ from gqn.batch import QueryBatch
 from gqn.data.dataset import SceneDataset
 from gqn.data.dice_sampler import HiddenFaceBatchSampler, hidden_face_dataset
 from gqn.data.loader import make_loader
+from gqn.data.samplers import StepPlan
 from gqn.data.scenes import make_family
 from gqn.data.scenes.mnist_dice import faces_of
 from gqn.experiments import EXPERIMENTS, dice_elbo, dice_kl, dice_runs, dice_samples
@@ -121,17 +122,16 @@ def test_held_out_batches_show_only_the_unseen_face(reports):
 def test_training_batches_show_only_the_unseen_face(reports):
     runs, _ = reports
     dataset, faces = hidden_face_dataset(SceneDataset(runs / "data-16"), 2, 3)
-    sampler = HiddenFaceBatchSampler(
-        faces, dataset.views, 4, min_context=1, max_context=2, num_targets=3, num_steps=5
-    )
+    plan = StepPlan(4, min_context=1, max_context=2, num_targets=3, num_steps=5)
+    sampler = HiddenFaceBatchSampler(faces, dataset.views, plan)
     for items in sampler:
         for position, views in items:
             truth = faces_of(dataset.store, int(dataset.indices[position]))
             context, target = list(views[:-3]), list(views[-3:])
             shown = truth.seen[target].all(0) & truth.hidden[context].all(0)
             assert shown[:4].any(), (context, target)
-    loader = make_loader(dataset, 2, min_context=1, max_context=2, num_targets=3, num_steps=1,
-                         view_split="hidden-face", num_workers=0)  # fmt: skip
+    plan = StepPlan(2, min_context=1, max_context=2, num_targets=3, num_steps=1)
+    loader = make_loader(dataset, plan, view_split="hidden-face", num_workers=0)
     assert next(iter(loader)).target_images.shape[1] == 3
 
 
@@ -139,13 +139,13 @@ def test_bad_view_splits_are_refused(reports):
     runs, _ = reports
     dataset = SceneDataset(runs / "data-16")
     with pytest.raises(ValueError, match="unknown view split 'hidden'"):
-        make_loader(dataset, 2, view_split="hidden")
+        make_loader(dataset, StepPlan(2), view_split="hidden")
     family = make_family("mnist-dice", image_size=16)
     with pytest.raises(ValueError, match="needs a stored MNIST-dice dataset"):
-        make_loader(family, 2, min_context=1, view_split="hidden-face")
+        make_loader(family, StepPlan(2, min_context=1), view_split="hidden-face")
     _, faces = hidden_face_dataset(dataset, 2, 3)
     with pytest.raises(ValueError, match="min_context >= 1"):
-        HiddenFaceBatchSampler(faces, 12, 2, min_context=0, max_context=2, num_targets=3)
+        HiddenFaceBatchSampler(faces, 12, StepPlan(2, max_context=2, num_targets=3))
 
 
 def batches(seed: int = 0) -> tuple[QueryBatch, list[QueryBatch], QueryBatch]:

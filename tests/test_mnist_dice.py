@@ -9,6 +9,7 @@ import torch
 from gqn.cli import main
 from gqn.data.dataset import OnlineSceneDataset
 from gqn.data.render import RenderSettings, render, stack_scenes
+from gqn.data.samplers import StepPlan
 from gqn.data.scenes import make_family, scene_rng
 from gqn.data.scenes.dice_views import (
     SIDES,
@@ -172,6 +173,6 @@ def test_generate_store_faces_of_and_online(tmp_path, capsys):
     assert main(["data", "generate", "rooms", str(rooms), "--scenes", "1", "--size", "8"]) == 0
     with pytest.raises(ValueError, match="not MNIST dice"):
         faces_of(SceneStore(rooms), 0)
-    ds = OnlineSceneDataset(fam, batch_size=2, min_context=2, max_context=2, num_targets=2)
+    ds = OnlineSceneDataset(fam, StepPlan(2, min_context=2, max_context=2, num_targets=2))
     _, context_v, _, target_images, _, _ = next(iter(ds))
     assert target_images.shape == (2, 2, 3, 16, 16) and context_v.shape == (2, 2, 7)

@@ -12,6 +12,7 @@ import torch
 from gqn.cli import main
 from gqn.data.dataset import OnlineSceneDataset, SceneDataset
 from gqn.data.render.shapes2d import coverage, draw_shapes
+from gqn.data.samplers import StepPlan
 from gqn.data.scenes import make_family
 from gqn.data.scenes.narratives import FIRST_VISIT_BY, STOP_CLEARANCE
 from gqn.data.store import SceneStore
@@ -189,7 +190,7 @@ def test_cli_bad_parameter_is_one_line_exit_2(tmp_path, capsys):
 
 def test_online_batches_encode_timestamps():
     fam = make_family("color-reaction", image_size=16)
-    ds = OnlineSceneDataset(fam, batch_size=2, min_context=2, max_context=2, num_targets=3)
+    ds = OnlineSceneDataset(fam, StepPlan(2, min_context=2, max_context=2, num_targets=3))
     _, context_v, _, target_images, target_v, _ = next(iter(ds))
     assert target_images.shape == (2, 3, 3, 16, 16) and context_v.shape == (2, 2, 7)
     times = torch.cat([context_v, target_v], 1)[..., 0]  # the encoder's linear term is t

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from gqn.data.collate import BatchTensors, collate_scenes
 from gqn.data.manifest import MANIFEST, check_readable_dir
-from gqn.data.samplers import ScenePool, StepStream
+from gqn.data.samplers import StepPlan, StepStream
 from gqn.data.store import SceneStore
 from gqn.viewpoint import ViewpointEncoder, viewpoint_encoder
 
@@ -83,34 +83,8 @@ class OnlineSceneDataset(StepStream, IterableDataset):
     QueryBatch tensors (see :func:`gqn.data.collate.collate_scenes`).
     """
 
-    def __init__(
-        self,
-        family: Any,
-        batch_size: int,
-        min_context: int = 0,
-        max_context: int | None = None,
-        seed: int = 0,
-        start_step: int = 0,
-        num_steps: int | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-        pool: ScenePool | None = None,
-        num_targets: int = 1,
-        device: Any = None,
-    ):
-        super().__init__(
-            int(family.views_per_scene),
-            batch_size,
-            min_context,
-            max_context,
-            seed,
-            start_step,
-            num_steps,
-            rank,
-            world_size,
-            pool,
-            num_targets,
-        )
+    def __init__(self, family: Any, plan: StepPlan, device: Any = None):
+        super().__init__(int(family.views_per_scene), plan)
         self.family, self.device = family, device
         self.encoder = viewpoint_encoder(family.viewpoint)
 

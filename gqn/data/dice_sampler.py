@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gqn.data.dataset import SceneDataset
-from gqn.data.samplers import QueryBatchSampler
+from gqn.data.samplers import QueryBatchSampler, StepPlan
 from gqn.data.scenes.dice_views import SIDES, DiceFaces, split_views
 from gqn.data.scenes.mnist_dice import faces_of, mnist_digits
 from gqn.io import atomic_write
@@ -85,8 +85,8 @@ class HiddenFaceBatchSampler(QueryBatchSampler):
     ``(seed, step, 3, rank, j)`` for the j-th scene of the step.
     """
 
-    def __init__(self, faces: list[DiceFaces], views: int, batch_size: int, **kwargs):
-        super().__init__(len(faces), views, batch_size, **kwargs)
+    def __init__(self, faces: list[DiceFaces], views: int, plan: StepPlan):
+        super().__init__(len(faces), views, plan)
         if self.min_context < 1:
             raise ValueError(
                 "hidden-face splits need data.min_context >= 1 (the context must miss a face)"

@@ -7,9 +7,11 @@ Every step is a pure function of ``(seed, step, rank)``:
 - each scene gets a random permutation of its V views: the first K are context, the next n
   (``num_targets``, 1 for the GQN) are the targets, so a target is never a context view;
 - stored scenes are visited in a seeded permutation per epoch, split across ranks;
-- an optional :class:`ScenePool` restricts the first steps to a small pool of scenes.
+- an optional :class:`gqn.data.samplers.ScenePool` restricts the first steps to a small pool
+  of scenes.
 
-So a run resumes exactly by passing ``start_step``. :func:`make_loader` is the entry point.
+So a run resumes exactly by planning from ``start_step`` (:class:`StepPlan`).
+:func:`make_loader` is the entry point.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from gqn.batch import QueryBatch
 from gqn.data.collate import CollateItems, to_query_batch
 from gqn.data.dataset import OnlineSceneDataset, SceneDataset, open_split
 from gqn.data.dice_sampler import HiddenFaceBatchSampler, hidden_face_dataset
-from gqn.data.samplers import QueryBatchSampler, ScenePool
+from gqn.data.samplers import QueryBatchSampler, StepPlan
 from gqn.data.scenes.dice_views import SPLITS
 from gqn.data.workers import shutdown_workers, unwrap_worker_error
 
@@ -73,49 +75,30 @@ def ignore_stop_signals(worker_id: int) -> None:
 
 def make_loader(
     data: str | os.PathLike | SceneDataset | Any,
-    batch_size: int,
+    plan: StepPlan,
     *,
     split: str = "train",
     test_fraction: float = 0.1,
     split_seed: int = 0,
-    min_context: int = 0,
-    max_context: int | None = None,
-    seed: int = 0,
-    start_step: int = 0,
-    num_steps: int | None = None,
-    rank: int = 0,
-    world_size: int = 1,
-    pool: ScenePool | None = None,
-    num_targets: int = 1,
     view_split: str = "random",
     num_workers: int = 2,
     pin_memory: bool = False,
     persistent_workers: bool = True,
     prefetch_factor: int = 4,
 ) -> QueryLoader:
-    """A loader of :class:`QueryBatch` es (one per step) from a store or a scene family.
+    """A loader of :class:`QueryBatch` es (one per step of ``plan``, a :class:`StepPlan`) from a
+    store or a scene family.
 
     ``data`` is a store directory (split as in :func:`open_split`), a :class:`SceneDataset`, or
     a scene family object with ``render_scenes`` (online mode: fresh scenes every step).
-    Steps run from ``start_step`` to ``num_steps`` (endless if None); to resume a run, pass the
-    step to continue from. ``pool`` (a :class:`ScenePool`) trains the first steps on a few
-    scenes. Each scene gives K context views and ``num_targets`` targets: random views, or with
-    ``view_split="hidden-face"`` (stored MNIST dice only) a context that misses one side of the
-    die and targets that all show it (:mod:`gqn.data.dice_sampler`).
+    Steps run from ``plan.start_step`` to ``plan.num_steps`` (endless if None); to resume a
+    run, plan from the step to continue from. Each scene gives K context views and
+    ``plan.num_targets`` targets: random views, or with ``view_split="hidden-face"`` (stored
+    MNIST dice only) a context that misses one side of the die and targets that all show it
+    (:mod:`gqn.data.dice_sampler`).
     """
     if view_split not in SPLITS:
         raise ValueError(f"unknown view split {view_split!r}; valid: {list(SPLITS)}")
-    common = dict(
-        min_context=min_context,
-        max_context=max_context,
-        seed=seed,
-        start_step=start_step,
-        num_steps=num_steps,
-        rank=rank,
-        world_size=world_size,
-        pool=pool,
-        num_targets=num_targets,
-    )
     extra: dict[str, Any] = {}
     if num_workers > 0:
         extra = dict(
@@ -129,7 +112,7 @@ def make_loader(
                 f"view split {view_split!r} needs a stored MNIST-dice dataset (data.path), "
                 "not scenes rendered online"
             )
-        ds = OnlineSceneDataset(data, batch_size, **common)
+        ds = OnlineSceneDataset(data, plan)
         loader = DataLoader(
             ds, batch_size=None, num_workers=num_workers, pin_memory=pin_memory, **extra
         )
@@ -140,17 +123,17 @@ def make_loader(
             else open_split(data, split, test_fraction, split_seed)
         )
         if view_split == "hidden-face":
-            top = ds.views - num_targets if max_context is None else max_context
-            ds, faces = hidden_face_dataset(ds, top, num_targets)
-            sampler = HiddenFaceBatchSampler(faces, ds.views, batch_size, **common)
+            top = ds.views - plan.num_targets if plan.max_context is None else plan.max_context
+            ds, faces = hidden_face_dataset(ds, top, plan.num_targets)
+            sampler = HiddenFaceBatchSampler(faces, ds.views, plan)
         else:
-            sampler = QueryBatchSampler(len(ds), ds.views, batch_size, **common)
+            sampler = QueryBatchSampler(len(ds), ds.views, plan)
         loader = DataLoader(
             ds,
             batch_sampler=sampler,
-            collate_fn=CollateItems(num_targets, ds.encoder),
+            collate_fn=CollateItems(plan.num_targets, ds.encoder),
             num_workers=num_workers,
             pin_memory=pin_memory,
             **extra,
         )
-    return QueryLoader(loader, start_step, num_steps)
+    return QueryLoader(loader, plan.start_step, plan.num_steps)

@@ -74,41 +74,46 @@ class ScenePool:
         return step < self.steps
 
 
-class StepStream:
-    """What the on-disk sampler and the online dataset share: a stream of training steps
-    ``start_step .. num_steps - 1`` (endless if ``num_steps`` is None) of ``batch_size`` scenes
-    per rank, each step with its K context and ``num_targets`` target views drawn by
-    :func:`draw_views` from ``(seed, step, rank)``, and an optional :class:`ScenePool` for the
-    first steps."""
+@dataclass(frozen=True)
+class StepPlan:
+    """The training steps one rank takes: ``batch_size`` scenes per step on each of
+    ``world_size`` ranks (this is ``rank``), each scene with K context views (K uniform in
+    ``min_context .. max_context``, None: all views the targets leave) and ``num_targets``
+    target views drawn from ``(seed, step, rank)`` (:func:`draw_views`); steps
+    ``start_step .. num_steps - 1`` (endless if ``num_steps`` is None); an optional
+    :class:`ScenePool` for the first steps."""
 
-    def __init__(
-        self,
-        views: int,
-        batch_size: int,
-        min_context: int,
-        max_context: int | None,
-        seed: int,
-        start_step: int,
-        num_steps: int | None,
-        rank: int,
-        world_size: int,
-        pool: ScenePool | None,
-        num_targets: int,
-    ):
-        if not 0 <= rank < world_size:
-            raise ValueError(f"rank {rank} outside world_size {world_size}")
-        if pool is not None and pool.scenes < batch_size * world_size:
+    batch_size: int
+    min_context: int = 0
+    max_context: int | None = None
+    seed: int = 0
+    start_step: int = 0
+    num_steps: int | None = None
+    rank: int = 0
+    world_size: int = 1
+    pool: ScenePool | None = None
+    num_targets: int = 1
+
+
+class StepStream:
+    """What the on-disk sampler and the online dataset share: the steps of a :class:`StepPlan`
+    over scenes of ``views`` views (``max_context`` resolved and checked against them)."""
+
+    def __init__(self, views: int, plan: StepPlan):
+        if not 0 <= plan.rank < plan.world_size:
+            raise ValueError(f"rank {plan.rank} outside world_size {plan.world_size}")
+        if plan.pool is not None and plan.pool.scenes < plan.batch_size * plan.world_size:
             raise ValueError(
-                f"a scene pool of {pool.scenes} scenes cannot fill one step of "
-                f"{batch_size} x {world_size} rank(s); raise data.pool_scenes"
+                f"a scene pool of {plan.pool.scenes} scenes cannot fill one step of "
+                f"{plan.batch_size} x {plan.world_size} rank(s); raise data.pool_scenes"
             )
-        self.views, self.batch_size = views, batch_size
+        self.views, self.batch_size = views, plan.batch_size
         self.min_context, self.max_context = check_context(
-            views, min_context, max_context, num_targets
+            views, plan.min_context, plan.max_context, plan.num_targets
         )
-        self.num_targets = num_targets
-        self.seed, self.start_step, self.num_steps = seed, start_step, num_steps
-        self.rank, self.world_size, self.pool = rank, world_size, pool
+        self.num_targets = plan.num_targets
+        self.seed, self.start_step, self.num_steps = plan.seed, plan.start_step, plan.num_steps
+        self.rank, self.world_size, self.pool = plan.rank, plan.world_size, plan.pool
 
     def step_views(self, step: int, scenes: int) -> np.ndarray:
         """View indices ``(scenes, K+n)`` of ``step`` on this rank (K context views, n targets)."""
@@ -146,34 +151,9 @@ class QueryBatchSampler(StepStream, Sampler):
     steps ``start_step .. num_steps - 1`` (forever if ``num_steps`` is None).
     """
 
-    def __init__(
-        self,
-        num_scenes: int,
-        views: int,
-        batch_size: int,
-        min_context: int = 0,
-        max_context: int | None = None,
-        seed: int = 0,
-        start_step: int = 0,
-        num_steps: int | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-        pool: ScenePool | None = None,
-        num_targets: int = 1,
-    ):
-        super().__init__(
-            views,
-            batch_size,
-            min_context,
-            max_context,
-            seed,
-            start_step,
-            num_steps,
-            rank,
-            world_size,
-            pool,
-            num_targets,
-        )
+    def __init__(self, num_scenes: int, views: int, plan: StepPlan):
+        super().__init__(views, plan)
+        batch_size, world_size, pool = plan.batch_size, plan.world_size, plan.pool
         if num_scenes < batch_size * world_size:
             raise ValueError(
                 f"{num_scenes} scenes cannot fill one step of {batch_size} x {world_size} rank(s)"

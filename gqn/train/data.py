@@ -18,6 +18,7 @@ from gqn.batch import QueryBatch
 from gqn.data.collate import collate_scenes
 from gqn.data.dataset import SceneDataset, open_split
 from gqn.data.loader import QueryLoader, make_loader
+from gqn.data.samplers import StepPlan
 from gqn.data.scenes import make_family
 from gqn.run_config import DataConfig
 from gqn.viewpoint import ViewpointEncoder, viewpoint_encoder
@@ -101,8 +102,7 @@ def training_loader(
 ) -> QueryLoader:
     """QueryBatches for steps ``start_step .. num_steps - 1`` of this rank."""
     online = not isinstance(source, SceneDataset)
-    return make_loader(
-        source,
+    plan = StepPlan(
         data.batch_size,
         min_context=data.min_context,
         max_context=data.max_context,
@@ -113,9 +113,8 @@ def training_loader(
         world_size=world_size,
         pool=data.scene_pool(),
         num_targets=data.num_targets,
-        view_split=data.view_split,
-        num_workers=data.num_workers,
     )
+    return make_loader(source, plan, view_split=data.view_split, num_workers=data.num_workers)
 
 
 def rng_neutral(loader: QueryLoader) -> Iterator[QueryBatch]:
