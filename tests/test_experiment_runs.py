@@ -8,8 +8,11 @@ import pytest
 import torch
 import yaml
 
+from gqn.data.generate import generate_dataset
+from gqn.data.scenes import make_family
+from gqn.eval import evaluate
 from gqn.experiments.report import write_report
-from gqn.experiments.runs import train_in_chunks
+from gqn.experiments.runs import chunk_scores, train_in_chunks
 from gqn.models.loading import list_checkpoints
 
 TINY = {
@@ -51,6 +54,28 @@ def test_a_longer_rerun_resumes_from_the_last_chunk(config_path, tmp_path):
     more = list(train_in_chunks(config_path, [], run, steps=4, every=2))
     assert more[0] == first[0] and more[1].step == 4
     assert more[1].train_seconds > first[0].train_seconds
+
+
+def test_chunk_scores_are_written_once_and_reused_only_for_the_same_settings(
+    config_path, tmp_path, monkeypatch
+):
+    sixteen = ["model.image_size=16", "data.family_params.image_size=16"]  # SSIM needs >= 11 px
+    (chunk,) = train_in_chunks(config_path, sixteen, tmp_path / "run", steps=1, every=1)
+    family = make_family("shepard-metzler", image_size=16, views=3, parts=2)
+    store = generate_dataset(family, tmp_path / "data", 30, progress=False)
+    calls = []
+    real = evaluate.evaluate_checkpoint
+    monkeypatch.setattr(
+        evaluate, "evaluate_checkpoint", lambda *a, **k: calls.append(k) or real(*a, **k)
+    )
+    settings = {"num_scenes": 2, "num_samples": 1, "ks": [1]}
+    first = chunk_scores(chunk.checkpoint, store, tmp_path / "eval", settings)
+    assert first["settings"] == settings
+    assert json.loads((tmp_path / "eval" / "eval.json").read_text()) == first  # settings kept
+    assert chunk_scores(chunk.checkpoint, store, tmp_path / "eval", settings) == first
+    assert len(calls) == 1
+    other = chunk_scores(chunk.checkpoint, store, tmp_path / "eval", {**settings, "num_samples": 2})
+    assert len(calls) == 2 and other["num_samples"] == 2
 
 
 def test_bad_chunking_is_refused(config_path, tmp_path):

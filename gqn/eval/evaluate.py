@@ -308,11 +308,13 @@ def evaluate_checkpoint(
     mean_image_scenes: int | None = MEAN_IMAGE_SCENES,
     ks: list[int] | None = None,
     device: str = "cpu",
+    record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Load a checkpoint (file or run directory), evaluate it on ``split`` of the store ``data``
     (split as in training: the run's ``test_fraction`` and ``split_seed``) on ``device``
     (``"cpu"``, ``"cuda"`` or ``"auto"``), write the outputs to ``out`` and return the result
-    dict. Prior samples are drawn on the device, so CPU and GPU results differ in the samples."""
+    dict, with ``record``'s entries added. Prior samples are drawn on the device, so CPU and
+    GPU results differ in the samples."""
     from gqn.device import pick_device
     from gqn.models.loading import load_model
     from gqn.viz.eval_report import write_outputs
@@ -335,5 +337,6 @@ def evaluate_checkpoint(
     )
     device_used = str(next(model.parameters()).device)
     result.update(checkpoint=str(checkpoint), data=str(data), split=split, device=device_used)
+    result.update(record or {})
     write_outputs(result, out)
     return result

@@ -112,8 +112,4 @@ def chunk_scores(
         result = json.loads(stored.read_text())
         if result.get("checkpoint") == str(checkpoint) and result.get("settings") == settings:
             return result
-    result = evaluate_checkpoint(checkpoint, data, out, **settings)
-    result["settings"] = settings
-    with atomic_write(stored) as f:
-        f.write((json.dumps(result, indent=2) + "\n").encode())
-    return result
+    return evaluate_checkpoint(checkpoint, data, out, record={"settings": settings}, **settings)

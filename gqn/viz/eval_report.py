@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from gqn.eval import image_metrics
+from gqn.io import atomic_write
 from gqn.viz.plots import plot_elbo_vs_k, plot_metrics_vs_k
 
 
@@ -126,7 +127,8 @@ def write_outputs(result: dict[str, Any], out: str | os.PathLike) -> dict[str, P
         "metrics_plot": out / "metrics_vs_k.png",
         "elbo_plot": out / "elbo_vs_k.png",
     }
-    paths["json"].write_text(json.dumps(result, indent=2) + "\n")
+    with atomic_write(paths["json"]) as f:  # a rerun trusts an eval.json it finds (chunk_scores)
+        f.write((json.dumps(result, indent=2) + "\n").encode())
     paths["markdown"].write_text(markdown_report(result))
     plot_metrics_vs_k(result, paths["metrics_plot"])
     plot_elbo_vs_k(result, paths["elbo_plot"])
