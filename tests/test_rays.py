@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from gqn.batch import QueryBatch
 from gqn.data.render.camera import camera_basis, pixel_offsets, project_points, ray_directions
 from gqn.models import GQN, GQNConfig
 from gqn.models.rays import RayMap, camera_axes, plucker_rays
@@ -99,3 +100,24 @@ def test_gqn_with_rays_conditions_on_the_query_rays():
     x = torch.rand(2, 1, 3, 16, 16)
     r = model.represent(x, pose_to_viewpoint(_poses(2, seed=1))[:, None])
     assert r.shape == (2, 8, 4, 4) and torch.isfinite(r).all()
+
+
+def test_rays_stay_fp32_under_bf16_autocast_and_a_rays_model_trains_in_bf16():
+    """The rays are computed outside autocast: bf16 autocast (precision "bf16", and "auto" on CPUs
+    with native bf16) once crashed here (cross of fp32 and bf16) and would blur the pose."""
+    v = pose_to_viewpoint(_poses())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rays = plucker_rays(v, 4, 4, 50.0)
+    assert rays.dtype == torch.float32
+    torch.testing.assert_close(rays, plucker_rays(v, 4, 4, 50.0), rtol=0, atol=0)
+    config = GQNConfig(image_size=16, r_channels=8, hidden_channels=4, canvas_channels=4,
+                       num_steps=1, pose_encoding="rays")  # fmt: skip
+    model = GQN(config)
+    b = 2
+    batch = QueryBatch.full_context(
+        torch.rand(b, 1, 3, 16, 16), v[:b, None], torch.rand(b, 1, 3, 16, 16), v[2:4, None]
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(batch, sigma=0.7).loss
+    loss.backward()
+    assert torch.isfinite(loss)

@@ -47,14 +47,16 @@ def camera_axes(viewpoint: torch.Tensor) -> torch.Tensor:
 
 def plucker_rays(viewpoint: torch.Tensor, height: int, width: int, fov_deg: float) -> torch.Tensor:
     """(n, 7) viewpoints -> (n, 6, height, width) Plücker coordinates (d, o x d) of each cell's
-    ray: d the unit direction, o the camera position."""
-    offsets = pixel_offsets(height, width, fov_deg, device=viewpoint.device)  # (h*w, 3)
-    axes = camera_axes(viewpoint.float())  # (n, 3, 3)
-    d = torch.einsum("rk,nkj->nrj", offsets, axes)
-    d = d / d.norm(dim=-1, keepdim=True)
-    o = viewpoint[:, None, :3].float().expand_as(d)
-    moment = torch.linalg.cross(o, d, dim=-1)
-    rays = torch.cat([d, moment], dim=-1).to(viewpoint.dtype)  # (n, h*w, 6)
+    ray: d the unit direction, o the camera position. Always computed in fp32, also under bf16
+    autocast: the rays are the pose signal, and bf16's 8-bit mantissa would blur them."""
+    with torch.autocast(viewpoint.device.type, enabled=False):
+        offsets = pixel_offsets(height, width, fov_deg, device=viewpoint.device)  # (h*w, 3)
+        axes = camera_axes(viewpoint.float())  # (n, 3, 3)
+        d = torch.einsum("rk,nkj->nrj", offsets, axes)
+        d = d / d.norm(dim=-1, keepdim=True)
+        o = viewpoint[:, None, :3].float().expand_as(d)
+        moment = torch.linalg.cross(o, d, dim=-1)
+        rays = torch.cat([d, moment], dim=-1).to(viewpoint.dtype)  # (n, h*w, 6)
     return rays.transpose(1, 2).reshape(viewpoint.shape[0], 6, height, width)
 
 
