@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -92,6 +93,22 @@ def autocast(accel: AccelConfig, device: torch.device | str) -> contextlib.Abstr
     if resolve(accel, device).precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def full_fp32(device: torch.device | str) -> Iterator[None]:
+    """Inside, CUDA matmuls and convolutions run in full fp32 (TF32 off; PyTorch lets cuDNN
+    convolutions use TF32 by default), then the previous settings return. For evaluation: the
+    same arithmetic on every device. A no-op off CUDA."""
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def to_memory_format(tensor: torch.Tensor, accel: AccelConfig) -> torch.Tensor:

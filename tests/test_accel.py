@@ -5,7 +5,7 @@ import torch
 from conftest import random_batch, tiny_config
 
 import gqn.accel as accel_module
-from gqn.accel import AccelConfig, autocast, prepare_batch, prepare_model, resolve
+from gqn.accel import AccelConfig, autocast, full_fp32, prepare_batch, prepare_model, resolve
 from gqn.losses import gaussian_nll, kl_normal
 from gqn.models import GQN
 
@@ -119,3 +119,19 @@ def test_compile_equals_eager():
     # Inductor fuses and reorders the fp32 reductions: equal to fp32 rounding of a 3072-term sum.
     torch.testing.assert_close(terms.nll, eager.nll, rtol=1e-4, atol=1e-3)
     torch.testing.assert_close(terms.kl_per_step, eager.kl_per_step, rtol=1e-4, atol=1e-4)
+
+
+def test_full_fp32_turns_tf32_off_on_cuda_only_and_restores_it():
+    flags = (torch.backends.cuda.matmul, torch.backends.cudnn)
+    saved = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True
+        with full_fp32("cpu"):
+            assert all(f.allow_tf32 for f in flags)  # nothing to do off CUDA
+        with full_fp32(torch.device("cuda")):  # the flags exist without a GPU
+            assert not any(f.allow_tf32 for f in flags)
+        assert all(f.allow_tf32 for f in flags)
+    finally:
+        for f, value in zip(flags, saved, strict=True):
+            f.allow_tf32 = value

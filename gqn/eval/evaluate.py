@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gqn.accel import full_fp32
 from gqn.batch import QueryBatch
 from gqn.data.collate import frames_to_images
 from gqn.data.dataset import SceneDataset, open_split
@@ -272,7 +273,10 @@ def evaluate(
     ks = list(range(1, views)) if ks is None else ks
     if not ks or min(ks) < 0 or max(ks) > views - 1:
         raise ValueError(f"context sizes must lie in 0..{views - 1}, got {ks}")
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    with (
+        torch.random.fork_rng(devices=[device] if device.type == "cuda" else []),
+        full_fp32(device),
+    ):
         rows = [
             _evaluate_k(
                 model, images, viewpoints, k, train_mean, sigma, num_samples, seed, batch_size
