@@ -39,7 +39,6 @@ as the lease allows, scored more precisely):
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -61,7 +60,7 @@ from gqn.models.pretrained import export_weights
 from gqn.run_config import load_run_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from time_to_quality import first_reached, markdown, pose_gaps
+from time_to_quality import pose_gaps, write_report
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -99,6 +98,7 @@ class Run:
     export: bool = True  # fp16 weights back in OUT (a paper-sized model is over the 16 MB)
     process: subprocess.Popen | None = None
     started: float = 0.0
+    load_at_start: list[float] = field(default_factory=list)
     scored: dict[int, dict] = field(default_factory=dict)
     failed: set[int] = field(default_factory=set)
 
@@ -118,8 +118,17 @@ RUNS = [
     Run("gpu-demo-sm32-fp32", "configs/demo.yaml", ["accel.precision=fp32"], "sm32", "sm32"),
     # the GPU recipe of the demo's model as shipped (fp32), alone on the GPU: the next lease's run
     Run("gpu-small", "configs/gpu-small.yaml", [], "sm32-30k", "sm32", every=2000),
-    # the GPU config (paper-sized model, bf16, batch 64 as the public port's) on 64x64 scenes
-    Run("gpu-paper-sm64", "configs/gpu.yaml", [], "sm64", "sm64", every=500, export=False),
+    # the GPU config (paper-sized model, bf16) on 64x64 scenes, as the public port's runner
+    # trains (batch 64, K <= 3); the lease of 2026-11-30 ran it with K <= 14
+    Run(
+        "gpu-paper-sm64",
+        "configs/gpu.yaml",
+        ["data.max_context=3"],
+        "sm64",
+        "sm64",
+        every=500,
+        export=False,
+    ),
 ]
 
 
@@ -164,13 +173,17 @@ def run_benchmarks(out: Path, budget_s: float, only: str) -> None:
         "--out",
         str(out / "bench-gpu.json"),
     ]
+    bench = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
     try:
-        subprocess.run(cmd, timeout=budget_s, check=False, stdout=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
+        bench.wait(timeout=budget_s)
+    except subprocess.TimeoutExpired:  # stop run_all.py and the case it runs, off the GPU
+        os.killpg(bench.pid, signal.SIGKILL)
+        bench.wait()
         log.warning("benchmarks stopped at their %.0f s budget", budget_s)
 
 
 def start(run: Run, stores: dict[str, Path], out: Path) -> None:
+    """Start the run's ``gqn train`` process (log in ``out/NAME.log``, run in ``out/NAME``)."""
     args = [
         sys.executable,
         "-m",
@@ -189,7 +202,7 @@ def start(run: Run, stores: dict[str, Path], out: Path) -> None:
     run.process = subprocess.Popen(
         args, stdout=logfile, stderr=subprocess.STDOUT, cwd=REPO, env=env
     )
-    run.started = time.time()
+    run.started, run.load_at_start = time.time(), list(os.getloadavg())
     log.info("started %s: %s", run.name, shlex.join(args[1:]))
 
 
@@ -208,37 +221,26 @@ def score(run: Run, step: int, path: Path, stores: dict[str, Path], out: Path) -
     result = evaluate_checkpoint(
         path, stores[run.score], out / run.name / f"eval-{step}", device=DEVICE["train"], **EVAL
     )
-    config = load_run_config(run.config, run.overrides)
+    config = load_run_config(run.config, [*GPU_LOG, *run.overrides])
     run.scored[step] = {
         "step": step,
         "train_minutes": minutes,
-        "cpu_minutes": None,
+        "cpu_minutes": None,  # the host's CPU time says little about a GPU run
         "query_images": step * config.data.batch_size * config.data.num_targets,
         "k": pose_gaps(result),
     }
-    curve = [run.scored[s] for s in sorted(run.scored)]
-    report = {
+    header = {
         "name": run.name,
         "config": run.config,
         "overrides": run.overrides,
         "data": f"{run.train} (scored on {run.score})",
-        "date": time.strftime("%Y-%m-%d"),
         "device": torch.cuda.get_device_name(0) if DEVICE["train"] == "cuda" else "cpu",
-        "torch": torch.__version__,
-        "cpu": {"model": "GPU session", "cores": os.cpu_count(), "flags": []},
-        "threads": 1,
-        "load_average_1_5_15_min": {"start": list(os.getloadavg()), "end": list(os.getloadavg())},
-        "note": "wall minutes of runs sharing one GPU; cpu_minutes not measured",
+        "threads": config.threads,
+        "load_average_1_5_15_min": {"start": run.load_at_start, "end": list(os.getloadavg())},
+        "note": "wall minutes of runs sharing one GPU",
         "eval": {"scenes": EVAL["num_scenes"], "samples": EVAL["num_samples"], "ks": EVAL["ks"]},
-        "reached": {
-            f"k{k}_gap_{gap}db": first_reached(curve, k, gap)
-            for k in EVAL["ks"]
-            for gap in (1.0, 1.5)
-        },
-        "curve": curve,
     }
-    (out / f"ttq-{run.name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"ttq-{run.name}.md").write_text(markdown(report))
+    write_report(header, [run.scored[s] for s in sorted(run.scored)], out)
     gaps = {k: round(v["pose_gap_db"], 2) for k, v in run.scored[step]["k"].items()}
     log.info("%s step %d (%.1f min): pose gap %s", run.name, step, minutes, gaps)
 
@@ -323,7 +325,11 @@ def main() -> None:
     t0 = time.time()
     end = t0 + 60 * args.minutes
     stop_training = end - args.final_seconds
-    runs = [r for r in RUNS if r.name in args.runs.split(",")]
+    names = args.runs.split(",")
+    unknown = sorted(set(names) - {r.name for r in RUNS})
+    if unknown:
+        parser.error(f"unknown runs {unknown}; valid: {', '.join(r.name for r in RUNS)}")
+    runs = [r for r in RUNS if r.name in names]
     with ThreadPoolExecutor(1) as pool:  # the stores render while the benchmarks run
         needed = {r.train for r in runs} | {r.score for r in runs}
         rendering = pool.submit(make_stores, work / "data", needed)
@@ -350,6 +356,10 @@ def main() -> None:
         run.process.send_signal(signal.SIGTERM)
     if external is not None:
         os.killpg(external.pid, signal.SIGTERM)
+        try:
+            external.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(external.pid, signal.SIGKILL)
     for run in runs:
         try:
             run.process.wait(timeout=30)

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from gqn.experiments.runs import chunk_scores, train_in_chunks
+from gqn.io import atomic_write
 from gqn.run_config import load_run_config
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -93,7 +94,8 @@ def markdown(report: dict) -> str:
         "",
         f"`{report['config']}` {' '.join(report['overrides'])} on `{report['data']}`; "
         f"{cpu['model']}, {cpu['cores']} cores, flags {', '.join(cpu['flags'])}; "
-        f"threads {report['threads']}; load average (1/5/15 min) at start "
+        + (f"GPU {report['device']}; " if report.get("device") else "")
+        + f"threads {report['threads']}; load average (1/5/15 min) at start "
         f"{', '.join(f'{x:.1f}' for x in report['load_average_1_5_15_min']['start'])}. "
         f"{report['eval']['scenes']} held-out scenes, {report['eval']['samples']} prior samples.",
         "",
@@ -130,6 +132,33 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_report(header: dict, curve: list[dict], folder: Path) -> Path:
+    """Write ``folder/ttq-NAME.json`` and ``.md`` (atomically: a stopped run leaves the last
+    complete report): ``header`` (name, config, overrides, data, threads, load average, eval
+    settings, optionally the GPU) with the date, the CPU, torch, the ``curve`` and when each gap
+    of :data:`GAPS_DB` was first reached. Returns the JSON path."""
+    ks = header["eval"]["ks"]
+    report = {
+        **header,
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": cpu_flags(),
+        "torch": torch.__version__,
+        "reached": {
+            f"k{k}_gap_{gap}db": first_reached(curve, k, gap) for k in ks for gap in GAPS_DB
+        },
+        "curve": curve,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"ttq-{header['name']}.json"
+    for target, text in (
+        (path, json.dumps(report, indent=2) + "\n"),
+        (path.with_suffix(".md"), markdown(report)),
+    ):
+        with atomic_write(target) as f:
+            f.write(text.encode())
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
@@ -164,26 +193,16 @@ def main() -> None:
         print(json.dumps({"step": chunk.step, **gaps}), flush=True)
         if all(point["k"][k]["pose_gap_db"] >= max(GAPS_DB) for k in ks):
             break
-    report = {
+    header = {
         "name": args.name,
         "config": args.config,
         "overrides": args.overrides,
         "data": args.data,
-        "date": time.strftime("%Y-%m-%d"),
-        "cpu": cpu_flags(),
-        "torch": torch.__version__,
         "threads": config.threads,
         "load_average_1_5_15_min": {"start": load_before, "end": os.getloadavg()},
         "eval": {"scenes": args.scenes, "samples": args.samples, "ks": ks},
-        "reached": {
-            f"k{k}_gap_{gap}db": first_reached(curve, k, gap) for k in ks for gap in GAPS_DB
-        },
-        "curve": curve,
     }
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"ttq-{args.name}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    path.with_suffix(".md").write_text(markdown(report))
+    path = write_report(header, curve, RESULTS)
     print(f"wrote {path} and {path.with_suffix('.md').name}")
 
 

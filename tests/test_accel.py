@@ -132,6 +132,9 @@ def test_full_fp32_turns_tf32_off_on_cuda_only_and_restores_it():
         with full_fp32(torch.device("cuda")):  # the flags exist without a GPU
             assert not any(f.allow_tf32 for f in flags)
         assert all(f.allow_tf32 for f in flags)
+        with pytest.raises(RuntimeError), full_fp32("cuda"):
+            raise RuntimeError("an evaluation that fails")
+        assert all(f.allow_tf32 for f in flags)  # restored after the error too
     finally:
         for f, value in zip(flags, saved, strict=True):
             f.allow_tf32 = value

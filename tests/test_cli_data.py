@@ -51,6 +51,15 @@ def test_generate_refuses_other_params_and_unknown_param(tmp_path, fake_families
     assert "already holds a different dataset" in capsys.readouterr().err
 
 
+def test_generate_with_workers_and_a_bad_worker_count(tmp_path, fake_families, capsys):
+    out = str(tmp_path / "d")
+    args = ["data", "generate", "fake", out, "--scenes", "4", "--shard-size", "2"]
+    assert main([*args, "--workers", "0"]) == 2
+    assert "--workers must be >= 1, got 0" in capsys.readouterr().err
+    assert main([*args, "--workers", "2"]) == 0
+    assert "scenes       4" in capsys.readouterr().out
+
+
 def test_info_verify_reports_corruption(tmp_path, fake_families, capsys):
     out = tmp_path / "d"
     assert main(["data", "generate", "fake", str(out), "--scenes", "2", "--size", "16"]) == 0

@@ -177,6 +177,23 @@ def test_other_pose_control_separates_a_pose_blind_model_from_a_renderer(
     torch.testing.assert_close(other_v, viewpoints[:2, -1])  # the first batch: 2 scenes
 
 
+def test_a_noise_seed_redraws_the_samples_of_the_same_queries(store_and_checkpoint):
+    from gqn.models.loading import load_model
+
+    model, _ = load_model(store_and_checkpoint[1])
+    test = open_split(store_and_checkpoint[0], "test", 0.5)
+    mean = torch.full((3, 32, 32), 0.5)
+    run = dict(num_scenes=3, num_samples=2, seed=1, ks=[1])
+    base = evaluate(model, test, mean, 0.7, **run)
+    assert evaluate(model, test, mean, 0.7, **run, noise_seed=1)["rows"] == base["rows"]
+    other = evaluate(model, test, mean, 0.7, **run, noise_seed=5)
+    (a,), (b,) = base["rows"], other["rows"]
+    for fixed in ("nearest_view", "mean_image"):  # the same queries and context views
+        assert a["methods"][fixed] == b["methods"][fixed]
+    assert a["methods"]["prior_sample"] != b["methods"]["prior_sample"]
+    assert other["noise_seed"] == 5 and other["seed"] == 1
+
+
 def test_paired_difference_is_the_mean_and_standard_error_of_the_differences():
     mean, se = paired_difference([3.0, 4.0, 6.0, 7.0], [2.0, 2.0, 3.0, 3.0])  # d = 1, 2, 3, 4
     assert mean == 2.5

@@ -124,7 +124,8 @@ def generate_dataset(
     ]
     with contextlib.ExitStack() as stack:
         if workers > 1:
-            pool = stack.enter_context(multiprocessing.get_context("fork").Pool(workers))
+            # forkserver, not fork: a fork from a threaded caller can inherit a held lock
+            pool = stack.enter_context(multiprocessing.get_context("forkserver").Pool(workers))
             jobs = [(family, seed, lo, n, batch) for lo, n in shards]
             rendered = pool.imap(_render_shard_job, jobs)  # in shard order
             written = bar.update

@@ -180,15 +180,16 @@ def _evaluate_k(
     train_mean: torch.Tensor,
     sigma: float,
     num_samples: int,
-    seed: int,
+    noise_seed: int,
     batch_size: int,
 ) -> dict[str, Any]:
     """One row of the result: ELBO terms and per-method metric means with K = ``k``.
 
     The noise of K's row (posterior draws, prior samples, the control's samples) is seeded by
-    ``(seed, k)``, so the row does not depend on which other K are evaluated."""
+    ``(noise_seed, k)``, so the row does not depend on which other K are evaluated."""
     device = next(model.parameters()).device
-    posterior_seed, *sample_seeds = np.random.SeedSequence([seed, k]).generate_state(3).tolist()
+    state = np.random.SeedSequence([noise_seed, k]).generate_state(3).tolist()
+    posterior_seed, *sample_seeds = state
     torch.manual_seed(posterior_seed)  # posterior draws use the global RNG
     generators = tuple(torch.Generator(device=device).manual_seed(s) for s in sample_seeds)
     n = images.shape[0]
@@ -245,13 +246,16 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 32,
     ks: list[int] | None = None,
+    noise_seed: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` on the first ``num_scenes`` scenes of ``dataset``.
 
     ``train_mean`` (3, s, s) is the mean training image; ``ks`` the context sizes (default
-    1 ... V - 1; K = 0: no context, the nearest-view baseline None). Returns the ``eval.json``
-    dict: settings and one row per K with the ELBO terms and, per method, the mean of each
-    metric over the queries.
+    1 ... V - 1; K = 0: no context, the nearest-view baseline None). ``seed`` fixes the views
+    and, unless ``noise_seed`` is given, the noise: another ``noise_seed`` redraws only the
+    noise of the same queries (how much a score owes to the samples). Returns the
+    ``eval.json`` dict: settings and one row per K with the ELBO terms and, per method, the
+    mean of each metric over the queries.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1, got {num_samples}")
@@ -279,7 +283,15 @@ def evaluate(
     ):
         rows = [
             _evaluate_k(
-                model, images, viewpoints, k, train_mean, sigma, num_samples, seed, batch_size
+                model,
+                images,
+                viewpoints,
+                k,
+                train_mean,
+                sigma,
+                num_samples,
+                seed if noise_seed is None else noise_seed,
+                batch_size,
             )
             for k in ks
         ]
@@ -290,6 +302,7 @@ def evaluate(
         "image_size": size,
         "num_samples": num_samples,
         "seed": seed,
+        "noise_seed": seed if noise_seed is None else noise_seed,
         "sigma": sigma,
         "protocol": PROTOCOL,
         "metrics": image_metrics.settings(),

@@ -48,7 +48,8 @@ def camera_axes(viewpoint: torch.Tensor) -> torch.Tensor:
 def plucker_rays(viewpoint: torch.Tensor, height: int, width: int, fov_deg: float) -> torch.Tensor:
     """(n, 7) viewpoints -> (n, 6, height, width) Plücker coordinates (d, o x d) of each cell's
     ray: d the unit direction, o the camera position. Always computed in fp32, also under bf16
-    autocast: the rays are the pose signal, and bf16's 8-bit mantissa would blur them."""
+    autocast: the rays are the pose signal, kept at full precision (and the cross product
+    refuses mixed fp32/bf16 inputs)."""
     with torch.autocast(viewpoint.device.type, enabled=False):
         offsets = pixel_offsets(height, width, fov_deg, device=viewpoint.device)  # (h*w, 3)
         axes = camera_axes(viewpoint.float())  # (n, 3, 3)
