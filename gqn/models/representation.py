@@ -137,6 +137,18 @@ def make_representation(
 Reduction = Literal["sum", "mean"]
 
 
+def per_view(
+    network: Representation, images: torch.Tensor, viewpoints: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """r_k = f(x_k, v_k) of every view, (b, k, r_channels, rh, rw), all b*k views in one
+    batched call (k >= 1). Masking is by selection: a masked view's image and viewpoint are
+    replaced by zeros before f, so whatever its slot holds (NaN, inf) gives a finite r_k."""
+    b, k = images.shape[:2]
+    images = torch.where(mask[:, :, None, None, None], images, images.new_zeros(()))
+    viewpoints = torch.where(mask[:, :, None], viewpoints, viewpoints.new_zeros(()))
+    return network(images.flatten(0, 1), viewpoints.flatten(0, 1)).unflatten(0, (b, k))
+
+
 def aggregate(
     network: Representation,
     images: torch.Tensor,
@@ -161,10 +173,7 @@ def aggregate(
     size = network.output_size
     if k == 0:
         return images.new_zeros(b, network.r_channels, size, size)
-    images = torch.where(mask[:, :, None, None, None], images, images.new_zeros(()))
-    viewpoints = torch.where(mask[:, :, None], viewpoints, viewpoints.new_zeros(()))
-    r_k = network(images.flatten(0, 1), viewpoints.flatten(0, 1))
-    r_k = r_k.unflatten(0, (b, k))
+    r_k = per_view(network, images, viewpoints, mask)
     weights = mask.to(r_k.dtype)
     if reduction == "mean":
         weights = weights / weights.sum(1, keepdim=True).clamp(min=1)
