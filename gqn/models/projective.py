@@ -8,7 +8,9 @@ pixels in the context views; pixelNeRF (Yu et al., CVPR 2021) projects points of
 into the context views and reads their features there. :class:`ProjectiveGQN` does the latter
 for the GQN's conditional conv-DRAW:
 
-- each context view keeps its own tower features r_k = f(x_k, v_k) (m, C, s/4, s/4), not summed;
+- each context view keeps its own tower features r_k = f(x_k, v_k), not summed, brought to
+  C = ``gather_channels`` by a 1x1 convolution (m, C, s/4, s/4) (fewer channels to carry along
+  the rays: the gathering costs ~C D per cell);
 - each cell of the generator's (s/4) x (s/4) grid casts the query camera's ray through its centre,
   and D points on it at depths t_1 < ... < t_D along the camera's forward axis
   (``depth_near`` ... ``depth_far``: the span of the scenes' content seen from the cameras)
@@ -43,6 +45,7 @@ from gqn.models.representation import per_view
 from gqn.viewpoint import CAMERA
 
 MIN_DEPTH = 1e-3  # points closer to a context camera's image plane than this are not seen
+OFF_IMAGE = 3.0  # a grid_sample coordinate whose bilinear neighbours are all outside the image
 
 
 @dataclass
@@ -56,6 +59,7 @@ class ProjectiveGQNConfig(GQNConfig):
     name: str = "gqn-projective"
     representation: Literal["tower"] = "tower"
     num_depths: int = 16
+    gather_channels: int = 16
     depth_near: float = 2.3
     depth_far: float = 4.4
 
@@ -71,8 +75,9 @@ class ProjectiveGQNConfig(GQNConfig):
                 f"model gqn-projective needs camera viewpoints (d = {CAMERA.dim}), got "
                 f"viewpoint_dim {self.viewpoint_dim}"
             )
-        if self.num_depths < 1:
-            raise ValueError(f"model.num_depths must be >= 1, got {self.num_depths}")
+        for field in ("num_depths", "gather_channels"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"model.{field} must be >= 1, got {getattr(self, field)}")
         if not 0 < self.depth_near <= self.depth_far:
             raise ValueError(
                 "model.depth_near and model.depth_far must satisfy 0 < near <= far, got "
@@ -151,17 +156,19 @@ class RayGather(nn.Module):
             points = query_points(query.float(), size, self.depths, self.fov_deg)
             points = points.flatten(1, 2)[:, None].expand(m, k, -1, 3)
             grid, seen = project(points, viewpoints.float(), self.fov_deg)
+        # points a view does not see (or a masked view) are moved off its image, where
+        # zero padding samples exactly 0: the sums below then run over the seeing views only
+        seen = seen & mask[:, :, None]
+        grid = torch.where(seen[..., None], grid, grid.new_full((), OFF_IMAGE))
         sampled = F.grid_sample(
             features.flatten(0, 1),
             grid.flatten(0, 1)[:, :, None].to(features.dtype),
             align_corners=False,
             padding_mode="zeros",
-        )  # (m k, C, R D, 1)
-        sampled = sampled.view(m, k, c, size * size, d)
-        weight = (seen & mask[:, :, None]).to(features.dtype).view(m, k, 1, size * size, d)
-        count = weight.sum(1)
-        mean = (weight * sampled).sum(1) / count.clamp(min=1)
-        var = (weight * (sampled - mean[:, None]) ** 2).sum(1) / count.clamp(min=1)
+        ).view(m, k, c, size * size, d)
+        count = seen.to(features.dtype).sum(1).view(m, 1, size * size, d)
+        mean = sampled.sum(1) / count.clamp(min=1)
+        var = (sampled.square().sum(1) / count.clamp(min=1) - mean.square()).clamp(min=0)
         return torch.cat([mean, var, count / k], dim=1)
 
     def forward(self, features, viewpoints, mask, query, size: int) -> torch.Tensor:
@@ -181,8 +188,9 @@ class ProjectiveGQN(GQN):
     def __init__(self, config: ProjectiveGQNConfig | None = None) -> None:
         config = config or ProjectiveGQNConfig()
         super().__init__(config)
+        self.to_gather = nn.Conv2d(config.r_channels, config.gather_channels, 1)
         self.gather = RayGather(
-            config.r_channels,
+            config.gather_channels,
             config.r_channels,
             config.num_depths,
             config.depth_near,
@@ -202,12 +210,13 @@ class ProjectiveGQN(GQN):
             num_steps=3,
             kernel_size=3,
             num_depths=4,
+            gather_channels=4,
         )
 
     @property
     def memory_width(self) -> int:
         """Width of one context view's row in the memory: C (s/4)^2 + d + 1."""
-        return self.config.r_channels * self.hidden_size**2 + self.viewpoint_dim + 1
+        return self.config.gather_channels * self.hidden_size**2 + self.viewpoint_dim + 1
 
     def represent(
         self,
@@ -215,13 +224,15 @@ class ProjectiveGQN(GQN):
         context_viewpoints: torch.Tensor,
         context_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The context memory (b, k, C (s/4)^2 + d + 1): per view, f(x_k, v_k) flattened, v_k
+        """The context memory (b, k, C (s/4)^2 + d + 1): per view, f(x_k, v_k) brought to C
+        channels and flattened, v_k
         and the mask bit (1 = a view). k = 0 gives (b, 0, width)."""
         mask = self.check_views(context_images, context_viewpoints, context_mask, "context")
         b, k = mask.shape
         if k == 0:
             return context_images.new_zeros(b, 0, self.memory_width)
         r_k = per_view(self.representation, context_images, context_viewpoints, mask)
+        r_k = self.to_gather(r_k.flatten(0, 1)).unflatten(0, (b, k))
         viewpoints = torch.where(mask[:, :, None], context_viewpoints, 0.0)
         bit = mask[:, :, None].to(r_k.dtype)
         return torch.cat([r_k.flatten(2), viewpoints.to(r_k.dtype), bit], dim=-1)
@@ -243,7 +254,7 @@ class ProjectiveGQN(GQN):
                 f"query_viewpoint must be (b, {d}), got {tuple(query_viewpoint.shape)}"
             )
         self._check_r(r, m)
-        c = self.config.r_channels
+        c = self.config.gather_channels
         split = c * size * size
         features = r[..., :split].unflatten(-1, (c, size, size))
         viewpoints, mask = r[..., split : split + d], r[..., -1] > 0.5

@@ -1,0 +1,116 @@
+"""The projective GQN (gqn/models/projective.py): the query rays' points land where the renderer's
+cameras see them, the gathered statistics are the per-depth mean / variance / coverage over the
+views that see each point, and masked views count for nothing. The model's contract (shapes,
+checkpoints, masking of targets) is tests/test_model_contract.py's."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gqn.data.render.camera import project_points
+from gqn.models.projective import ProjectiveGQN, ProjectiveGQNConfig, RayGather, project
+from gqn.viewpoint import look_at_origin, pose_to_viewpoint
+
+
+def cameras(positions) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pose (n, 5), viewpoint (n, 7)) of cameras at ``positions`` looking at the origin."""
+    pose = look_at_origin(torch.tensor(positions, dtype=torch.float32))
+    return pose, pose_to_viewpoint(pose)
+
+
+def test_points_land_where_the_renderer_projects_them():
+    pose, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [-2.0, 0.5, -2.5]])
+    points = torch.randn(3, 7, 3, generator=torch.Generator().manual_seed(0)) * 0.6
+    grid, seen = project(points[:, None], v[:, None], 45.0)
+    pixels = project_points(points, pose[:, None], 32, 45.0)  # (col, row) in a 32 x 32 image
+    torch.testing.assert_close(grid[:, 0], pixels / 16 - 1, atol=1e-5, rtol=0)
+    assert seen.all()
+
+
+def test_points_behind_or_beside_the_camera_are_not_seen():
+    _, v = cameras([[3.0, 0.0, 0.0]])
+    points = torch.tensor([[[[4.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 2.0], [3.0, 0.0, 0.0]]]])
+    _, seen = project(points, v[:, None], 45.0)
+    # behind the camera; the centre; 34 degrees above the axis (the half-fov is 22.5); the eye
+    assert seen.tolist() == [[[False, True, False, False]]]
+
+
+def gather(num_depths: int = 5) -> RayGather:
+    return RayGather(4, 4, num_depths, 2.3, 4.4, 45.0)
+
+
+def test_a_query_at_a_context_camera_reads_that_views_own_cells_at_every_depth():
+    _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0]])
+    features = torch.randn(2, 1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    stats = gather().statistics(features, v[:, None], torch.ones(2, 1, dtype=torch.bool), v, 8)
+    assert stats.shape == (2, 9, 64, 5)
+    torch.testing.assert_close(
+        stats[:, :4], features[:, 0].flatten(2)[..., None].expand(-1, -1, -1, 5), atol=1e-5, rtol=0
+    )
+    assert stats[:, 4:8].abs().max() < 1e-10  # one view: no variance
+    assert (stats[:, 8] == 1).all()  # seen by the one view at every depth
+
+
+def test_statistics_are_the_mean_and_variance_over_the_views_that_see_the_point():
+    """Constant feature maps make the sampled value the view's constant wherever it is seen."""
+    _, v = cameras([[3.3, 0.0, 0.0], [0.0, 3.3, 0.0], [-3.3, 0.0, 0.0]])
+    values = torch.tensor([1.0, 2.0, 6.0])
+    features = values[:, None, None, None].expand(3, 4, 8, 8)[None].clone()  # (1, 3, 4, 8, 8)
+    mask = torch.tensor([[True, True, False]])
+    stats = gather().statistics(features, v[None], mask, v[:1], 8)
+    # the query is the first camera: its centre cell sees the origin at the middle depth (3.35),
+    # which the second view sees too; the masked third view (value 6) never counts
+    centre, middle = 3 * 8 + 3, 2
+    assert stats[0, 0, centre, middle].item() == pytest.approx(1.5)
+    assert stats[0, 4, centre, middle].item() == pytest.approx(0.25)
+    assert stats[0, 8, centre, middle].item() == pytest.approx(2 / 3)
+
+
+def test_masked_views_and_no_views_give_finite_memory_and_conditioning():
+    torch.manual_seed(0)
+    model = ProjectiveGQN(ProjectiveGQN.tiny_config()).eval()
+    _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [1.0, 1.0, 3.0]])
+    images = torch.rand(1, 3, 3, 16, 16)
+    mask = torch.tensor([[True, True, False]])
+    r = model.represent(images, v[None], mask)
+    poisoned = images.clone()
+    poisoned[0, 2] = float("nan")
+    r_poisoned = model.represent(poisoned, torch.cat([v[:2], v[2:] * math.inf])[None], mask)
+    torch.testing.assert_close(r, r_poisoned)
+    query = v[2:]
+    torch.testing.assert_close(model.condition(r, query), model.condition(r_poisoned, query))
+    empty = model.represent(images[:, :0], v[None, :0])
+    assert empty.shape == (1, 0, model.memory_width)
+    assert torch.isfinite(model.condition(empty, query)).all()
+
+
+def test_the_query_pose_changes_the_conditioning_through_the_context():
+    """Two queries with the same pose map but different contexts differ (r^q reads the context),
+    and one context read from two poses differs (r^q reads along the query's rays)."""
+    torch.manual_seed(0)
+    model = ProjectiveGQN(ProjectiveGQN.tiny_config()).eval()
+    _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0]])
+    images = torch.rand(2, 1, 3, 16, 16)
+    r = model.represent(images, v[:1].expand(2, 1, 7))
+    same_pose = model.condition(r, v[1:].expand(2, 7))
+    assert not torch.allclose(same_pose[0], same_pose[1])
+    two_poses = model.condition(r[:1].expand(2, -1, -1), v)
+    assert not torch.allclose(two_poses[0], two_poses[1])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"representation": "pool"}, "representation"),
+        ({"num_depths": 0}, "num_depths"),
+        ({"depth_near": 3.0, "depth_far": 2.0}, "depth_near"),
+        ({"depth_near": 0.0}, "depth_near"),
+        ({"viewpoint": "time", "viewpoint_dim": 9}, "camera viewpoints"),
+    ],
+)
+def test_impossible_configs_are_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        ProjectiveGQNConfig(**change)
