@@ -44,17 +44,21 @@ lint: install
 bench: install
 	$(PY) benchmarks/run_all.py
 
-# The shipped weights gqn/pretrained/sm-32.pt (docs/pretrained.md): the demo's recipe
+# The shipped weights gqn/pretrained/$(PRETRAINED_NAME).pt (docs/pretrained.md): the demo's recipe
 # (configs/demo.yaml, its data) continued to PRETRAINED_STEPS steps; resumable (rerun to continue).
+# sm-32-projective is the demo's model; `make pretrained PRETRAINED_NAME=sm-32
+# PRETRAINED_SET="model.name=gqn optim.sigma_steps=2700"` remakes sm-32 (the paper's r).
+PRETRAINED_NAME ?= sm-32-projective
+PRETRAINED_SET ?=
 PRETRAINED_STEPS ?= 8000
-PRETRAINED := runs/pretrained
+PRETRAINED := runs/pretrained-$(PRETRAINED_NAME)
 pretrained: install
 	$(PY) -m gqn data generate shepard-metzler $(PRETRAINED)/data --image-size 32 --views 15 \
 		--scenes 2000 --seed 0
-	$(PY) -m gqn train $(if $(wildcard $(PRETRAINED)/run/checkpoints/*.pt),--resume --out $(PRETRAINED)/run,--config configs/demo.yaml) \
+	$(PY) -m gqn train $(if $(wildcard $(PRETRAINED)/run/checkpoints/*.pt),--resume --out $(PRETRAINED)/run,--config configs/demo.yaml $(PRETRAINED_SET)) \
 		data.path=$(PRETRAINED)/data out_dir=$(PRETRAINED)/run optim.max_steps=$(PRETRAINED_STEPS)
-	$(PY) -m gqn export $(PRETRAINED)/run gqn/pretrained/sm-32.pt
-	$(PY) -m gqn eval pretrained:sm-32 --data $(PRETRAINED)/data --out $(PRETRAINED)/eval
+	$(PY) -m gqn export $(PRETRAINED)/run gqn/pretrained/$(PRETRAINED_NAME).pt
+	$(PY) -m gqn eval pretrained:$(PRETRAINED_NAME) --data $(PRETRAINED)/data --out $(PRETRAINED)/eval
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache mutants

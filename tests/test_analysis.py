@@ -11,7 +11,7 @@ import torch
 from gqn.analysis import ANALYSES, algebra, default_options, run_analysis
 from gqn.analysis import claims as claims_module
 from gqn.analysis.claims import Claim
-from gqn.analysis.common import open_inputs, represent
+from gqn.analysis.common import NotApplicable, open_inputs, represent
 from gqn.analysis.generality import LUMA, variant_scenes
 from gqn.analysis.reproduce import reproduce
 from gqn.cli import main
@@ -108,12 +108,27 @@ def test_each_analysis_writes_figures_json_markdown_with_finite_numbers(
 
 @pytest.mark.parametrize("name", sorted(set(MODELS) - {"gqn"}))
 def test_analyses_serve_every_registered_model(name, store, tmp_path):
+    """Every model serves the analyses of samples; those that embed or combine r (here
+    interpolation) serve the models with a per-scene code and refuse the others by name."""
     ckpt = make_checkpoint(tmp_path / "run", store, name)
     for analysis, small in (("views", dict(scenes=2, samples=1, max_context=2)),
                             ("interpolate", SMALL["interpolate"])):  # fmt: skip
         options = default_options(analysis, **small)
+        if analysis == "interpolate" and not MODELS[name].scene_code:
+            with pytest.raises(NotApplicable, match=f"model '{name}' keeps a per-view memory"):
+                run_analysis(analysis, ckpt, store, tmp_path, options)
+            continue
         record = run_analysis(analysis, ckpt, store, tmp_path, options)
         assert record["model"] == name
+
+
+def test_reproduce_marks_analyses_that_do_not_apply(store, tmp_path, monkeypatch):
+    ckpt = make_checkpoint(tmp_path / "run", store, "gqn-projective")
+    monkeypatch.setattr("gqn.analysis.reproduce.default_options",
+                        lambda name, **o: default_options(name, **SMALL[name]))  # fmt: skip
+    (row,) = reproduce(["scene-algebra"], ckpt, store, tmp_path / "out")
+    assert row["value"] is None
+    assert row["status"].startswith("not applicable: this analysis embeds or combines r")
 
 
 def test_algebra_triples_differ_in_one_property():

@@ -159,7 +159,18 @@ def render(
     return model.generate(r, viewpoints, samples, generator)
 
 
+class NotApplicable(ValueError):
+    """The analysis does not apply to this model (``gqn reproduce`` records the claim as such)."""
+
+
 @torch.no_grad()
 def represent(model: SceneModel, images: torch.Tensor, viewpoints: torch.Tensor) -> torch.Tensor:
-    """r of each scene from all its given views, images (b, k, c, s, s), viewpoints (b, k, d)."""
+    """r of each scene from all its given views, images (b, k, c, s, s), viewpoints (b, k, d),
+    for analyses that embed or combine r; refused (:class:`NotApplicable`) for a model without
+    a per-scene code (``SceneModel.scene_code``)."""
+    if not model.scene_code:
+        raise NotApplicable(
+            f"this analysis embeds or combines r, one code per scene; model {model.name!r} keeps "
+            "a per-view memory instead (docs/model.md): run it on a gqn, cgqn or multiscale model"
+        )
     return model.represent(images, viewpoints)

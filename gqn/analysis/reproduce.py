@@ -6,7 +6,8 @@ it holds at this scale; also ``reproduce.json`` / ``reproduce.md``.
 Each analysis a selected claim reads runs once (default options, ``--scenes`` where the
 analysis has it) and writes its own outputs into the same directory; a claim that reads an
 experiment uses the ``NAME.json`` that ``gqn experiment NAME --out DIR`` left there, and is
-"not measured" when there is none.
+"not measured" when there is none. A claim whose analysis does not apply to the model (scene
+algebra on a model without a per-scene code) is "not applicable", with the reason.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import Any
 from gqn.analysis import default_options, run_analysis
 from gqn.analysis.claims import CLAIMS as ANALYSIS_CLAIMS
 from gqn.analysis.claims import Claim
+from gqn.analysis.common import NotApplicable
 from gqn.analysis.experiment_claims import EXPERIMENT_CLAIMS
 from gqn.experiments.report import write_report
 
 CLAIMS: list[Claim] = [*ANALYSIS_CLAIMS, *EXPERIMENT_CLAIMS]
 # Where the experiments write their JSON by default (their --out): searched after --out.
 EXPERIMENT_RESULTS = ("runs/multiscale-compare", "runs/dice/report", "runs/narratives/results")
+NOT_APPLICABLE = "not_applicable"  # the key of the record of an analysis that does not apply
 
 
 def select(names: list[str] | None) -> list[Claim]:
@@ -49,7 +52,10 @@ def _record(
     in ``out`` and then ``results`` (None: absent)."""
     if claim.kind == "analysis":
         options = default_options(claim.target, **overrides)
-        return run_analysis(claim.target, checkpoint, data, out, options)
+        try:
+            return run_analysis(claim.target, checkpoint, data, out, options)
+        except NotApplicable as e:
+            return {NOT_APPLICABLE: str(e)}
     for folder in (out, *results):
         path = Path(folder) / f"{claim.target}.json"
         if path.exists():
@@ -62,6 +68,8 @@ def verdict(claim: Claim, record: dict[str, Any] | None) -> dict[str, Any]:
     row = {"claim": claim.name, "text": claim.text, "source": claim.source, "rule": claim.rule}
     if record is None:
         return {**row, "value": None, "status": f"not measured (run gqn experiment {claim.target})"}
+    if NOT_APPLICABLE in record:
+        return {**row, "value": None, "status": f"not applicable: {record[NOT_APPLICABLE]}"}
     holds = bool(claim.holds(record))
     return {
         **row,

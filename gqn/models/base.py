@@ -29,6 +29,7 @@ class SceneModel(nn.Module, abc.ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[ModelConfig]]
     consistent: ClassVar[bool] = False
+    scene_code: ClassVar[bool] = True
     image_size: int
     viewpoint_dim: int
 

@@ -184,6 +184,7 @@ class ProjectiveGQN(GQN):
     (module docstring); ``consistent = False`` as the GQN."""
 
     config_class = ProjectiveGQNConfig
+    scene_code = False
 
     def __init__(self, config: ProjectiveGQNConfig | None = None) -> None:
         config = config or ProjectiveGQNConfig()
