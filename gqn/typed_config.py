@@ -148,8 +148,10 @@ def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
         parts = dotted.split(".")
         for depth, part in enumerate(parts):
             where = ".".join(parts[: depth + 1])
+            parent = concrete = None
             if dataclasses.is_dataclass(tp):
-                tp = _concrete(tp, node)
+                parent, tp = tp, _concrete(tp, node)
+                concrete = tp
                 hints = typing.get_type_hints(tp)
                 if part not in hints:
                     raise ConfigError(f"unknown config key '{where}'{_suggest(part, hints)}")
@@ -159,9 +161,27 @@ def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
             # below a free-form mapping field (dict / Any) new keys are allowed
             if depth == len(parts) - 1:
                 node[part] = _parse_value(dotted, raw)
+                if parent is not None and _concrete(parent, node) is not concrete:
+                    _retype(node, concrete, _concrete(parent, node), dotted)
             else:
                 node = node.setdefault(part, {})
     return from_dict(type(cfg), data)
+
+
+def _retype(node: dict, old: type, new: type, dotted: str) -> None:
+    """An override that switches a polymorphic config (``model.name=gqn`` on a
+    ``gqn-projective`` config) drops the old class's fields the new one lacks where they hold the
+    old class's defaults; a field set to anything else is an error naming it."""
+    keep = {f.name for f in dataclasses.fields(new)}
+    defaults = to_dict(old())
+    for key in [k for k in node if k not in keep]:
+        if node[key] != defaults.get(key):
+            where = dotted.rsplit(".", 1)[0]
+            raise ConfigError(
+                f"'{dotted}': {where}.{key} = {node[key]!r} is not a key of {new.__name__}; "
+                "remove it from the config"
+            )
+        del node[key]
 
 
 def _parse_value(key: str, raw: str) -> Any:

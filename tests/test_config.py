@@ -81,3 +81,16 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("inner: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_yaml(Outer, bad)
+
+
+def test_switching_model_name_drops_the_old_models_defaults_and_refuses_its_settings():
+    from gqn.models import ProjectiveGQNConfig
+    from gqn.run_config import RunConfig
+
+    cfg = apply_overrides(RunConfig(), ["model.name=gqn-projective", "model.r_channels=32"])
+    assert isinstance(cfg.model, ProjectiveGQNConfig)
+    back = apply_overrides(cfg, ["model.name=gqn"])  # num_depths etc. held their defaults
+    assert type(back.model) is GQNConfig and back.model.r_channels == 32
+    tuned = apply_overrides(cfg, ["model.num_depths=8"])
+    with pytest.raises(ConfigError, match=r"model\.num_depths = 8 is not a key of GQNConfig"):
+        apply_overrides(tuned, ["model.name=gqn"])

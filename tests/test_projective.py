@@ -62,11 +62,12 @@ def test_statistics_are_the_mean_and_variance_over_the_views_that_see_the_point(
     mask = torch.tensor([[True, True, False]])
     stats = gather().statistics(features, v[None], mask, v[:1], 8)
     # the query is the first camera: its centre cell sees the origin at the middle depth (3.35),
-    # which the second view sees too; the masked third view (value 6) never counts
+    # which the second view sees too; the masked third view (value 6) never counts, not even
+    # in the fraction of views that see the point
     centre, middle = 3 * 8 + 3, 2
     assert stats[0, 0, centre, middle].item() == pytest.approx(1.5)
     assert stats[0, 4, centre, middle].item() == pytest.approx(0.25)
-    assert stats[0, 8, centre, middle].item() == pytest.approx(2 / 3)
+    assert stats[0, 8, centre, middle].item() == pytest.approx(1.0)
 
 
 def test_masked_views_and_no_views_give_finite_memory_and_conditioning():
@@ -97,8 +98,22 @@ def test_the_query_pose_changes_the_conditioning_through_the_context():
     r = model.represent(images, v[:1].expand(2, 1, 7))
     same_pose = model.condition(r, v[1:].expand(2, 7))
     assert not torch.allclose(same_pose[0], same_pose[1])
-    two_poses = model.condition(r[:1].expand(2, -1, -1), v)
+    pose = model.pose_map.channels  # compare r^q alone, not the query's own pose map
+    two_poses = model.condition(r[:1].expand(2, -1, -1), v)[:, pose:]
     assert not torch.allclose(two_poses[0], two_poses[1])
+
+
+def test_a_masked_slot_is_the_same_as_no_slot():
+    """Padding a scene's context with a masked view leaves its conditioning unchanged (the mask
+    bit travels in the memory and every statistic counts the unmasked views only)."""
+    torch.manual_seed(0)
+    model = ProjectiveGQN(ProjectiveGQN.tiny_config()).eval()
+    _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [1.0, 1.0, 3.0]])
+    images = torch.rand(1, 3, 3, 16, 16)
+    query = v[2:]
+    padded = model.represent(images, v[None], torch.tensor([[True, True, False]]))
+    unpadded = model.represent(images[:, :2], v[None, :2])
+    torch.testing.assert_close(model.condition(padded, query), model.condition(unpadded, query))
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,6 @@ from gqn.analysis.common import (
     Inputs,
     context_size,
     render,
-    represent,
     require_scenes,
 )
 from gqn.eval.evaluate import evaluate, load_scenes
@@ -94,7 +93,7 @@ def variant_scenes(inputs: Inputs, n: int) -> dict[str, Any]:
 def samples(inputs: Inputs, dataset: Any, k: int, seed: int, rows: int) -> tuple[torch.Tensor, ...]:
     """Truth (m, c, s, s) and one prior sample at the query view of the first ``rows`` scenes."""
     images, viewpoints = load_scenes(dataset, rows, seed)
-    r = represent(inputs.model, images[:, 1 : k + 1], viewpoints[:, 1 : k + 1])
+    r = inputs.model.represent(images[:, 1 : k + 1], viewpoints[:, 1 : k + 1])  # renders r only
     return images[:, 0], render(inputs.model, r, viewpoints[:, :1], 1, seed)[:, 0, 0]
 
 

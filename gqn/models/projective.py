@@ -147,29 +147,31 @@ class RayGather(nn.Module):
         size: int,
     ) -> torch.Tensor:
         """Per cell and depth, over the unmasked views that see the point: mean and variance of
-        the features and the fraction of the K views that see it. (m, 2 C + 1, size^2, D)."""
+        the features and the fraction of the unmasked views that see it, (m, 2 C + 1, size^2, D),
+        in fp32 (the geometry and the statistics; the mixing convolutions follow autocast)."""
         m, k, c = features.shape[:3]
         d = self.depths.numel()
         if k == 0:
-            return features.new_zeros(m, 2 * c + 1, size * size, d)
+            return features.new_zeros(m, 2 * c + 1, size * size, d, dtype=torch.float32)
         with torch.autocast(query.device.type, enabled=False):
             points = query_points(query.float(), size, self.depths, self.fov_deg)
             points = points.flatten(1, 2)[:, None].expand(m, k, -1, 3)
             grid, seen = project(points, viewpoints.float(), self.fov_deg)
-        # points a view does not see (or a masked view) are moved off its image, where
-        # zero padding samples exactly 0: the sums below then run over the seeing views only
-        seen = seen & mask[:, :, None]
-        grid = torch.where(seen[..., None], grid, grid.new_full((), OFF_IMAGE))
-        sampled = F.grid_sample(
-            features.flatten(0, 1),
-            grid.flatten(0, 1)[:, :, None].to(features.dtype),
-            align_corners=False,
-            padding_mode="zeros",
-        ).view(m, k, c, size * size, d)
-        count = seen.to(features.dtype).sum(1).view(m, 1, size * size, d)
-        mean = sampled.sum(1) / count.clamp(min=1)
-        var = (sampled.square().sum(1) / count.clamp(min=1) - mean.square()).clamp(min=0)
-        return torch.cat([mean, var, count / k], dim=1)
+            # points a view does not see (or a masked view) are moved off its image, where
+            # zero padding samples exactly 0: the sums below then run over the seeing views only
+            seen = seen & mask[:, :, None]
+            grid = torch.where(seen[..., None], grid, grid.new_full((), OFF_IMAGE))
+            sampled = F.grid_sample(
+                features.float().flatten(0, 1),
+                grid.flatten(0, 1)[:, :, None],
+                align_corners=False,
+                padding_mode="zeros",
+            ).view(m, k, c, size * size, d)
+            count = seen.float().sum(1).view(m, 1, size * size, d)
+            mean = sampled.sum(1) / count.clamp(min=1)
+            var = (sampled.square().sum(1) / count.clamp(min=1) - mean.square()).clamp(min=0)
+            views = mask.float().sum(1).clamp(min=1).view(m, 1, 1, 1)
+            return torch.cat([mean, var, count / views], dim=1)
 
     def forward(self, features, viewpoints, mask, query, size: int) -> torch.Tensor:
         stats = self.statistics(features, viewpoints, mask, query, size)  # (m, 2C+1, R, D)
@@ -234,9 +236,9 @@ class ProjectiveGQN(GQN):
             return context_images.new_zeros(b, 0, self.memory_width)
         r_k = per_view(self.representation, context_images, context_viewpoints, mask)
         r_k = self.to_gather(r_k.flatten(0, 1)).unflatten(0, (b, k))
-        viewpoints = torch.where(mask[:, :, None], context_viewpoints, 0.0)
-        bit = mask[:, :, None].to(r_k.dtype)
-        return torch.cat([r_k.flatten(2), viewpoints.to(r_k.dtype), bit], dim=-1)
+        viewpoints = torch.where(mask[:, :, None], context_viewpoints, 0.0).float()
+        # fp32 also under autocast: the cameras in bf16 would move the projections by ~0.1 cell
+        return torch.cat([r_k.float().flatten(2), viewpoints, mask[:, :, None].float()], dim=-1)
 
     def _check_r(self, r: torch.Tensor, m: int) -> None:
         if r.dim() != 3 or r.shape[0] != m or r.shape[2] != self.memory_width:
