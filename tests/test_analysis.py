@@ -108,10 +108,12 @@ def test_each_analysis_writes_figures_json_markdown_with_finite_numbers(
 
 @pytest.mark.parametrize("name", sorted(set(MODELS) - {"gqn"}))
 def test_analyses_serve_every_registered_model(name, store, tmp_path):
-    """Every model serves the analyses of samples; those that embed or combine r (here
-    interpolation) serve the models with a per-scene code and refuse the others by name."""
+    """Every model serves the analyses that render from r (views, generality); those that embed
+    or combine r (here interpolation) serve the models with a per-scene code and refuse the
+    others by name."""
     ckpt = make_checkpoint(tmp_path / "run", store, name)
     for analysis, small in (("views", dict(scenes=2, samples=1, max_context=2)),
+                            ("generality", SMALL["generality"]),
                             ("interpolate", SMALL["interpolate"])):  # fmt: skip
         options = default_options(analysis, **small)
         if analysis == "interpolate" and not MODELS[name].scene_code:

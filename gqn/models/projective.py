@@ -54,7 +54,8 @@ class ProjectiveGQNConfig(GQNConfig):
     ``depth_near`` to ``depth_far`` (world units along the query camera's forward axis). The
     defaults cover our Shepard-Metzler objects (cameras 3.33 from the centre, objects within
     ~1.0 of it); rooms need ~0.1 to the far wall. Needs ``representation: tower`` (per-view
-    feature maps to project into) and camera viewpoints."""
+    feature maps to project into) and camera viewpoints. ``aggregation`` is unused: the
+    per-depth statistics over the views replace the sum or mean of r_k."""
 
     name: str = "gqn-projective"
     representation: Literal["tower"] = "tower"
