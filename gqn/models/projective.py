@@ -29,6 +29,7 @@ view's features, its viewpoint and its mask bit.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -204,18 +205,10 @@ class ProjectiveGQN(GQN):
 
     @classmethod
     def tiny_config(cls) -> ProjectiveGQNConfig:
+        """The GQN's contract-test fixture with 4 depths and 4 gathered channels."""
         # pragma: no mutate block -- a contract-test fixture, no equation (docs/testing.md)
-        return ProjectiveGQNConfig(
-            image_size=16,
-            r_channels=8,
-            hidden_channels=8,
-            canvas_channels=8,
-            latent_channels=2,
-            num_steps=3,
-            kernel_size=3,
-            num_depths=4,
-            gather_channels=4,
-        )
+        gqn = dataclasses.asdict(GQN.tiny_config()) | {"name": "gqn-projective"}
+        return ProjectiveGQNConfig(**gqn, num_depths=4, gather_channels=4)
 
     @property
     def memory_width(self) -> int:
