@@ -221,9 +221,9 @@ class ProjectiveGQN(GQN):
         context_viewpoints: torch.Tensor,
         context_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The context memory (b, k, C (s/4)^2 + d + 1): per view, f(x_k, v_k) brought to C
-        channels and flattened, v_k
-        and the mask bit (1 = a view). k = 0 gives (b, 0, width)."""
+        """The context memory (b, k, C (s/4)^2 + d + 1), fp32: per view, f(x_k, v_k) brought
+        to C channels and flattened, v_k and the mask bit (1 = a view). k = 0 gives
+        (b, 0, width)."""
         mask = self.check_views(context_images, context_viewpoints, context_mask, "context")
         b, k = mask.shape
         if k == 0:
