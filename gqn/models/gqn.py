@@ -233,9 +233,10 @@ class GQN(SceneModel):
         generator: torch.Generator | None,
     ) -> torch.Tensor:
         """(b, S, n, c, s, s): S * n independent prior passes per scene, run (and their noise
-        drawn) in (scene, view, sample) order; r is shared by all of a scene's."""
-        b, n, d = viewpoints.shape
-        queries = viewpoints[:, :, None].expand(b, n, num_samples, d).flatten(0, 2)
-        cond = self.condition(self._per_view(r, n * num_samples), queries)
+        drawn) in (scene, view, sample) order; r is shared by all of a scene's, and the
+        conditioning [v^q, r] of a view by all its samples (computed once per view)."""
+        b, n = viewpoints.shape[:2]
+        cond = self.condition(self._per_view(r, n), viewpoints.flatten(0, 1))
+        cond = cond[:, None].expand(b * n, num_samples, *cond.shape[1:]).flatten(0, 1)
         images = self.draw.observation(self.draw.prior_pass(cond, generator).canvas).clamp(0, 1)
         return images.unflatten(0, (b, n, num_samples)).transpose(1, 2)

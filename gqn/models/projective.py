@@ -38,9 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gqn.data.render.camera import pixel_offsets
 from gqn.models.gqn import GQN, GQNConfig
-from gqn.models.rays import camera_axes
+from gqn.models.rays import camera_axes, cell_directions
 from gqn.models.registry import register_model
 from gqn.models.representation import per_view
 from gqn.viewpoint import CAMERA
@@ -92,8 +91,7 @@ def query_points(
 ) -> torch.Tensor:
     """World points (m, size^2, D, 3) at depths t (D,) on the rays of a size x size grid of the
     cameras ``viewpoint`` (m, 7): o + t (x right + y up + forward), cells row-major."""
-    offsets = pixel_offsets(size, size, fov_deg, device=viewpoint.device)  # (R, 3)
-    directions = torch.einsum("rk,mkj->mrj", offsets, camera_axes(viewpoint))  # (m, R, 3)
+    directions = cell_directions(viewpoint, size, size, fov_deg)  # (m, R, 3)
     return viewpoint[:, None, None, :3] + depths[:, None] * directions[:, :, None]
 
 

@@ -45,15 +45,22 @@ def camera_axes(viewpoint: torch.Tensor) -> torch.Tensor:
     return torch.stack([right, up, forward], dim=-2)
 
 
+def cell_directions(
+    viewpoint: torch.Tensor, height: int, width: int, fov_deg: float
+) -> torch.Tensor:
+    """(n, 7) viewpoints -> (n, height * width, 3) world directions x right + y up + forward of
+    the cells' rays, row-major, not normalised (unit length along the forward axis)."""
+    offsets = pixel_offsets(height, width, fov_deg, device=viewpoint.device)  # (h*w, 3)
+    return torch.einsum("rk,nkj->nrj", offsets, camera_axes(viewpoint))
+
+
 def plucker_rays(viewpoint: torch.Tensor, height: int, width: int, fov_deg: float) -> torch.Tensor:
     """(n, 7) viewpoints -> (n, 6, height, width) Plücker coordinates (d, o x d) of each cell's
     ray: d the unit direction, o the camera position. Always computed in fp32, also under bf16
     autocast: the rays are the pose signal, kept at full precision (and the cross product
     refuses mixed fp32/bf16 inputs)."""
     with torch.autocast(viewpoint.device.type, enabled=False):
-        offsets = pixel_offsets(height, width, fov_deg, device=viewpoint.device)  # (h*w, 3)
-        axes = camera_axes(viewpoint.float())  # (n, 3, 3)
-        d = torch.einsum("rk,nkj->nrj", offsets, axes)
+        d = cell_directions(viewpoint.float(), height, width, fov_deg)
         d = d / d.norm(dim=-1, keepdim=True)
         o = viewpoint[:, None, :3].float().expand_as(d)
         moment = torch.linalg.cross(o, d, dim=-1)
