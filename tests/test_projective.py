@@ -5,13 +5,20 @@ checkpoints, masking of targets) is tests/test_model_contract.py's."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from gqn.data.render.camera import project_points
-from gqn.models.projective import ProjectiveGQN, ProjectiveGQNConfig, RayGather, project
+from gqn.models.projection import project, project_rays
+from gqn.models.projective import (
+    ProjectiveGQN,
+    ProjectiveGQNConfig,
+    RayGather,
+)
+from gqn.models.rays import cell_directions
 from gqn.viewpoint import look_at_origin, pose_to_viewpoint
 
 
@@ -36,6 +43,57 @@ def test_points_behind_or_beside_the_camera_are_not_seen():
     _, seen = project(points, v[:, None], 45.0)
     # behind the camera; the centre; 34 degrees above the axis (the half-fov is 22.5); the eye
     assert seen.tolist() == [[[False, True, False, False]]]
+
+
+def test_rays_land_where_their_points_do():
+    """project_rays (per ray, linear in the depth) = project of the points o + t dir."""
+    _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [-2.0, 0.5, -2.5], [1.0, 3.0, 0.3]])
+    query, context = v[:2], v[2:].expand(2, 2, 7)
+    depths = torch.tensor([2.3, 3.1, 4.4])
+    grid, seen = project_rays(query, 4, depths, context, 45.0)
+    points = (
+        query[:, None, None, :3] + depths[:, None] * cell_directions(query, 4, 4, 45.0)[:, :, None]
+    )  # (2, 16, 3, 3)
+    expected, expected_seen = project(
+        points.flatten(1, 2)[:, None].expand(2, 2, -1, 3), context, 45.0
+    )
+    assert grid.shape == (2, 2, 16, 3, 2)
+    torch.testing.assert_close(grid.flatten(2, 3), expected, atol=1e-5, rtol=0)
+    assert torch.equal(seen.flatten(2, 3), expected_seen)
+    assert seen.any() and not seen.all()
+
+
+def test_each_query_pixel_reads_the_context_pixel_on_its_ray():
+    """The pixels' path at full resolution: a query at the context camera reads the context
+    image itself at every depth."""
+    _, v = cameras([[3.0, 1.0, 0.5]])
+    images = torch.rand(1, 1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    module = RayGather(4, 4, 3, 2.3, 4.4, 45.0, pixel_channels=1)
+    maps = module.depth_maps(images, v[:, None], torch.ones(1, 1, dtype=torch.bool), v, 16)
+    assert maps.shape == (1, 7 * 3, 16, 16)  # channel s D + t: statistic s at depth t
+    means = maps[:, :9].unflatten(1, (3, 3))  # (1, colour, depth, 16, 16)
+    torch.testing.assert_close(
+        means, images[:, 0, :, None].expand(-1, -1, 3, -1, -1), atol=1e-5, rtol=0
+    )
+
+
+def test_the_memory_carries_the_unmasked_context_pixels():
+    torch.manual_seed(0)
+    model = ProjectiveGQN(ProjectiveGQN.tiny_config()).eval()
+    _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0]])
+    images = torch.rand(1, 2, 3, 16, 16)
+    r = model.represent(images, v[None], torch.tensor([[True, False]]))
+    start = model.config.gather_channels * model.hidden_size**2
+    pixels = r[..., start : start + model.pixel_width].unflatten(-1, (3, 16, 16))
+    assert torch.equal(pixels[0, 0], images[0, 0]) and (pixels[0, 1] == 0).all()
+    changed = images.clone()
+    changed[0, 0, :, 8, 8] += 0.5  # the centre pixel, seen by the query at the context camera
+    r_changed = model.represent(changed, v[None], torch.tensor([[True, False]]))
+    r_changed[..., :start] = r[..., :start]  # the tower's features unchanged: the pixels alone
+    torch.nn.init.ones_(model.gather.pixels[0].bias)  # no unit of the pixels' path off (ReLU)
+    assert not torch.allclose(model.condition(r, v[:1]), model.condition(r_changed, v[:1]))
+    off = dataclasses.replace(model.config, pixel_channels=0)
+    assert ProjectiveGQN(off).memory_width == model.memory_width - 3 * 16 * 16
 
 
 def gather(num_depths: int = 5) -> RayGather:
@@ -123,6 +181,7 @@ def test_a_masked_slot_is_the_same_as_no_slot():
         ({"num_depths": 0}, "num_depths"),
         ({"depth_near": 3.0, "depth_far": 2.0}, "depth_near"),
         ({"depth_near": 0.0}, "depth_near"),
+        ({"pixel_channels": -1}, "pixel_channels"),
         ({"viewpoint": "time", "viewpoint_dim": 9}, "camera viewpoints"),
     ],
 )

@@ -20,17 +20,23 @@ for the GQN's conditional conv-DRAW:
   features (the variance is the multi-view agreement of a plane-sweep cost volume) and the
   fraction of views that see it, (2 C + 1) D channels per cell, mixed by a 1x1 and a 3x3
   convolution into r^q (m, r_channels, s/4, s/4), which the generator reads where the paper's
-  reads r: cond = [v^q, r^q] (eq 4.5 with r^q for r).
+  reads r: cond = [v^q, r^q] (eq 4.5 with r^q for r);
+- with ``pixel_channels`` P > 0, also the context *pixels* (pixelNeRF's image-level features,
+  IBRNet's colours): every query pixel's ray is projected the same way into the context images
+  at full resolution, the colours' per-depth statistics (2 x 3 + 1) D are brought to P channels
+  per pixel by a 1x1 convolution and ReLU, and each cell's 4 x 4 pixels (16 P channels,
+  space-to-depth) join the cell's feature statistics before the mixing. The tower's s/4 grid
+  blurs a cube's colour with its neighbours'; the pixels carry it to the query pixel that sees
+  the same point.
 
 Everything else (DRAW, inference, ELBO, prior) is the GQN's. ``represent`` returns the context
-memory that r^q is computed from, one row per context view: (b, k, C (s/4)^2 + d + 1) = the
-view's features, its viewpoint and its mask bit.
+memory that r^q is computed from, one row per context view: (b, k, C (s/4)^2 [+ 3 s^2] + d + 1)
+= the view's features, [its image when P > 0,] its viewpoint and its mask bit.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,12 +45,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from gqn.models.gqn import GQN, GQNConfig
-from gqn.models.rays import camera_axes, cell_directions
+from gqn.models.projection import project_rays
 from gqn.models.registry import register_model
 from gqn.models.representation import per_view
 from gqn.viewpoint import CAMERA
 
-MIN_DEPTH = 1e-3  # points closer to a context camera's image plane than this are not seen
 OFF_IMAGE = 3.0  # a grid_sample coordinate whose bilinear neighbours are all outside the image
 
 
@@ -53,9 +58,11 @@ class ProjectiveGQNConfig(GQNConfig):
     """:class:`GQNConfig` and the query rays' depth samples: ``num_depths`` points from
     ``depth_near`` to ``depth_far`` (world units along the query camera's forward axis). The
     defaults cover our Shepard-Metzler objects (cameras 3.33 from the centre, objects within
-    ~1.0 of it); rooms need ~0.1 to the far wall. Needs ``representation: tower`` (per-view
-    feature maps to project into) and camera viewpoints. ``aggregation`` is unused: the
-    per-depth statistics over the views replace the sum or mean of r_k."""
+    ~1.0 of it); rooms need ~0.1 to the far wall. ``pixel_channels`` P > 0 also reads the
+    context images' pixels along every query pixel's ray (module docstring; 0: off). Needs
+    ``representation: tower`` (per-view feature maps to project into) and camera viewpoints.
+    ``aggregation`` is unused: the per-depth statistics over the views replace the sum or mean
+    of r_k."""
 
     name: str = "gqn-projective"
     representation: Literal["tower"] = "tower"
@@ -63,6 +70,7 @@ class ProjectiveGQNConfig(GQNConfig):
     gather_channels: int = 16
     depth_near: float = 2.3
     depth_far: float = 4.4
+    pixel_channels: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,6 +87,10 @@ class ProjectiveGQNConfig(GQNConfig):
         for field in ("num_depths", "gather_channels"):
             if getattr(self, field) < 1:
                 raise ValueError(f"model.{field} must be >= 1, got {getattr(self, field)}")
+        if self.pixel_channels < 0:
+            raise ValueError(
+                f"model.pixel_channels must be >= 0 (0: off), got {self.pixel_channels}"
+            )
         if not 0 < self.depth_near <= self.depth_far:
             raise ValueError(
                 "model.depth_near and model.depth_far must satisfy 0 < near <= far, got "
@@ -86,36 +98,10 @@ class ProjectiveGQNConfig(GQNConfig):
             )
 
 
-def query_points(
-    viewpoint: torch.Tensor, size: int, depths: torch.Tensor, fov_deg: float
-) -> torch.Tensor:
-    """World points (m, size^2, D, 3) at depths t (D,) on the rays of a size x size grid of the
-    cameras ``viewpoint`` (m, 7): o + t (x right + y up + forward), cells row-major."""
-    directions = cell_directions(viewpoint, size, size, fov_deg)  # (m, R, 3)
-    return viewpoint[:, None, None, :3] + depths[:, None] * directions[:, :, None]
-
-
-def project(
-    points: torch.Tensor, viewpoint: torch.Tensor, fov_deg: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Points (m, k, P, 3) seen by cameras ``viewpoint`` (m, k, 7) -> (grid (m, k, P, 2),
-    seen (m, k, P) bool). ``grid`` is (x, y) in F.grid_sample's convention (align_corners
-    False: -1 and 1 are the image's left/top and right/bottom edges); a point is seen when it is
-    in front of the camera and inside its image."""
-    axes = camera_axes(viewpoint.flatten(0, 1)).unflatten(0, viewpoint.shape[:2])  # (m, k, 3, 3)
-    cam = torch.einsum("mkpj,mkij->mkpi", points - viewpoint[:, :, None, :3], axes)
-    depth = cam[..., 2]
-    scale = math.tan(math.radians(fov_deg) / 2)
-    in_front = depth > MIN_DEPTH
-    grid = cam[..., :2] / (depth.clamp(min=MIN_DEPTH)[..., None] * scale)
-    grid = torch.stack([grid[..., 0], -grid[..., 1]], dim=-1)
-    seen = in_front & (grid.abs() <= 1).all(-1)
-    return grid, seen
-
-
 class RayGather(nn.Module):
-    """Context features (m, k, C, h, h), their viewpoints (m, k, 7) and mask (m, k) ->
-    r^q (m, r_channels, size, size) for query viewpoints (m, 7) (module docstring)."""
+    """Context features (m, k, C, h, h), their viewpoints (m, k, 7) and mask (m, k) [and
+    images (m, k, 3, s, s) when ``pixel_channels`` > 0] -> r^q (m, r_channels, size, size) for
+    query viewpoints (m, 7) (module docstring)."""
 
     def __init__(
         self,
@@ -125,14 +111,24 @@ class RayGather(nn.Module):
         depth_near: float,
         depth_far: float,
         fov_deg: float,
+        pixel_channels: int = 0,
+        image_channels: int = 3,
+        cell_pixels: int = 4,
     ) -> None:
         super().__init__()
         self.register_buffer(
             "depths", torch.linspace(depth_near, depth_far, num_depths), persistent=False
         )
         self.fov_deg = fov_deg
+        self.cell_pixels = cell_pixels
+        self.pixels = None
+        if pixel_channels > 0:
+            self.pixels = nn.Sequential(
+                nn.Conv2d((2 * image_channels + 1) * num_depths, pixel_channels, 1), nn.ReLU()
+            )
+        mixed = (2 * channels + 1) * num_depths + pixel_channels * cell_pixels**2
         self.mix = nn.Sequential(
-            nn.Conv2d((2 * channels + 1) * num_depths, r_channels, 1),
+            nn.Conv2d(mixed, r_channels, 1),
             nn.ReLU(),
             nn.Conv2d(r_channels, r_channels, 3, padding=1),
             nn.ReLU(),
@@ -154,30 +150,38 @@ class RayGather(nn.Module):
         if k == 0:
             return features.new_zeros(m, 2 * c + 1, size * size, d, dtype=torch.float32)
         with torch.autocast(query.device.type, enabled=False):
-            points = query_points(query.float(), size, self.depths, self.fov_deg)
-            points = points.flatten(1, 2)[:, None].expand(m, k, -1, 3)
-            grid, seen = project(points, viewpoints.float(), self.fov_deg)
+            grid, seen = project_rays(
+                query.float(), size, self.depths, viewpoints.float(), self.fov_deg
+            )  # (m, k, R, D, 2), (m, k, R, D)
             # points a view does not see (or a masked view) are moved off its image, where
             # zero padding samples exactly 0: the sums below then run over the seeing views only
-            seen = seen & mask[:, :, None]
+            seen = seen & mask[:, :, None, None]
             grid = torch.where(seen[..., None], grid, grid.new_full((), OFF_IMAGE))
             sampled = F.grid_sample(
                 features.float().flatten(0, 1),
-                grid.flatten(0, 1)[:, :, None],
+                grid.flatten(0, 1),
                 align_corners=False,
                 padding_mode="zeros",
             ).view(m, k, c, size * size, d)
-            count = seen.float().sum(1).view(m, 1, size * size, d)
+            count = seen.float().sum(1)[:, None]
             mean = sampled.sum(1) / count.clamp(min=1)
             var = (sampled.square().sum(1) / count.clamp(min=1) - mean.square()).clamp(min=0)
             views = mask.float().sum(1).clamp(min=1).view(m, 1, 1, 1)
             return torch.cat([mean, var, count / views], dim=1)
 
-    def forward(self, features, viewpoints, mask, query, size: int) -> torch.Tensor:
-        stats = self.statistics(features, viewpoints, mask, query, size)  # (m, 2C+1, R, D)
-        m = stats.shape[0]
-        stats = stats.permute(0, 1, 3, 2).reshape(m, -1, size, size)
-        return self.mix(stats)
+    def depth_maps(self, values, viewpoints, mask, query, size: int) -> torch.Tensor:
+        """:meth:`statistics` as maps (m, (2 C + 1) D, size, size): channel s D + t is
+        statistic s at depth t."""
+        stats = self.statistics(values, viewpoints, mask, query, size)  # (m, 2C+1, R, D)
+        return stats.permute(0, 1, 3, 2).reshape(stats.shape[0], -1, size, size)
+
+    def forward(self, features, viewpoints, mask, query, size: int, images=None) -> torch.Tensor:
+        maps = [self.depth_maps(features, viewpoints, mask, query, size)]
+        if self.pixels is not None:
+            s = size * self.cell_pixels
+            pixels = self.pixels(self.depth_maps(images, viewpoints, mask, query, s))
+            maps.append(F.pixel_unshuffle(pixels, self.cell_pixels))  # (m, 16 P, size, size)
+        return self.mix(torch.cat(maps, dim=1))
 
 
 @register_model("gqn-projective")
@@ -199,19 +203,30 @@ class ProjectiveGQN(GQN):
             config.depth_near,
             config.depth_far,
             config.fov_deg,
+            config.pixel_channels,
+            config.image_channels,
+            config.image_size // self.hidden_size,
         )
 
     @classmethod
     def tiny_config(cls) -> ProjectiveGQNConfig:
-        """The GQN's contract-test fixture with 4 depths and 4 gathered channels."""
+        """The GQN's contract-test fixture with 4 depths, 4 gathered channels and 2 pixel
+        channels (the contract tests then cover the pixels' path too)."""
         # pragma: no mutate block -- a contract-test fixture, no equation (docs/testing.md)
         gqn = dataclasses.asdict(GQN.tiny_config()) | {"name": "gqn-projective"}
-        return ProjectiveGQNConfig(**gqn, num_depths=4, gather_channels=4)
+        return ProjectiveGQNConfig(**gqn, num_depths=4, gather_channels=4, pixel_channels=2)
+
+    @property
+    def pixel_width(self) -> int:
+        """Width of a context image in the memory: 3 s^2 with ``pixel_channels`` > 0, else 0."""
+        c = self.config
+        return c.image_channels * c.image_size**2 if c.pixel_channels > 0 else 0
 
     @property
     def memory_width(self) -> int:
-        """Width of one context view's row in the memory: C (s/4)^2 + d + 1."""
-        return self.config.gather_channels * self.hidden_size**2 + self.viewpoint_dim + 1
+        """Width of one context view's row in the memory: C (s/4)^2 [+ 3 s^2] + d + 1."""
+        features = self.config.gather_channels * self.hidden_size**2
+        return features + self.pixel_width + self.viewpoint_dim + 1
 
     def represent(
         self,
@@ -219,9 +234,9 @@ class ProjectiveGQN(GQN):
         context_viewpoints: torch.Tensor,
         context_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The context memory (b, k, C (s/4)^2 + d + 1), fp32: per view, f(x_k, v_k) brought
-        to C channels and flattened, v_k and the mask bit (1 = a view). k = 0 gives
-        (b, 0, width)."""
+        """The context memory (b, k, C (s/4)^2 [+ 3 s^2] + d + 1), fp32: per view, f(x_k, v_k)
+        brought to C channels and flattened, [x_k flattened when ``pixel_channels`` > 0,] v_k
+        and the mask bit (1 = a view). k = 0 gives (b, 0, width)."""
         mask = self.check_views(context_images, context_viewpoints, context_mask, "context")
         b, k = mask.shape
         if k == 0:
@@ -229,8 +244,11 @@ class ProjectiveGQN(GQN):
         r_k = per_view(self.representation, context_images, context_viewpoints, mask)
         r_k = self.to_gather(r_k.flatten(0, 1)).unflatten(0, (b, k))
         viewpoints = torch.where(mask[:, :, None], context_viewpoints, 0.0).float()
+        rows = [r_k.float().flatten(2)]
+        if self.pixel_width:
+            rows.append(torch.where(mask[:, :, None], context_images.flatten(2), 0.0).float())
         # fp32 also under autocast: the cameras in bf16 would move the projections by ~0.1 cell
-        return torch.cat([r_k.float().flatten(2), viewpoints, mask[:, :, None].float()], dim=-1)
+        return torch.cat([*rows, viewpoints, mask[:, :, None].float()], dim=-1)
 
     def _check_r(self, r: torch.Tensor, m: int) -> None:
         if r.dim() != 3 or r.shape[0] != m or r.shape[2] != self.memory_width:
@@ -249,9 +267,13 @@ class ProjectiveGQN(GQN):
                 f"query_viewpoint must be (b, {d}), got {tuple(query_viewpoint.shape)}"
             )
         self._check_r(r, m)
-        c = self.config.gather_channels
-        split = c * size * size
-        features = r[..., :split].unflatten(-1, (c, size, size))
-        viewpoints, mask = r[..., split : split + d], r[..., -1] > 0.5
-        r_q = self.gather(features, viewpoints, mask, query_viewpoint, size)
+        c, channels, s = self.config.gather_channels, self.config.image_channels, self.image_size
+        features, images, viewpoints, mask = r.split(
+            [c * size * size, self.pixel_width, d, 1], dim=-1
+        )
+        features = features.unflatten(-1, (c, size, size))
+        # the cameras and the pixels are data: no gradient through the sampling grid or images
+        viewpoints, images = viewpoints.detach(), images.detach()
+        images = images.unflatten(-1, (channels, s, s)) if self.pixel_width else None
+        r_q = self.gather(features, viewpoints, mask[..., 0] > 0.5, query_viewpoint, size, images)
         return torch.cat([self.pose_map(query_viewpoint, size, size), r_q], dim=1)
