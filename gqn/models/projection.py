@@ -22,9 +22,9 @@ def pinhole(cam: torch.Tensor, fov_deg: float) -> tuple[torch.Tensor, torch.Tens
     depth = cam[..., 2]
     scale = math.tan(math.radians(fov_deg) / 2)
     in_front = depth > MIN_DEPTH
-    grid = cam[..., :2] / (depth.clamp(min=MIN_DEPTH)[..., None] * scale)
-    grid = torch.stack([grid[..., 0], -grid[..., 1]], dim=-1)
-    seen = in_front & (grid.abs() <= 1).all(-1)
+    flip = cam.new_tensor([1.0, -1.0]) / scale  # image y grows downwards
+    grid = cam[..., :2] / depth.clamp(min=MIN_DEPTH)[..., None] * flip
+    seen = in_front & (grid.abs().amax(-1) <= 1)
     return grid, seen
 
 

@@ -164,8 +164,9 @@ class RayGather(nn.Module):
                 padding_mode="zeros",
             ).view(m, k, c, size * size, d)
             count = seen.float().sum(1)[:, None]
-            mean = sampled.sum(1) / count.clamp(min=1)
-            var = (sampled.square().sum(1) / count.clamp(min=1) - mean.square()).clamp(min=0)
+            per_view = 1 / count.clamp(min=1)
+            mean = sampled.sum(1) * per_view
+            var = (sampled.square().sum(1) * per_view - mean.square()).clamp(min=0)
             views = mask.float().sum(1).clamp(min=1).view(m, 1, 1, 1)
             return torch.cat([mean, var, count / views], dim=1)
 
