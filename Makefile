@@ -46,9 +46,11 @@ bench: install
 
 # The shipped weights gqn/pretrained/$(PRETRAINED_NAME).pt (docs/pretrained.md): the demo's recipe
 # (configs/demo.yaml, its data) continued to PRETRAINED_STEPS steps; resumable (rerun to continue).
-# sm-32-projective is the demo's model; `make pretrained PRETRAINED_NAME=sm-32
-# PRETRAINED_SET="model.name=gqn optim.sigma_steps=2700"` remakes sm-32 (the paper's r).
-PRETRAINED_NAME ?= sm-32-projective
+# sm-32-pixels is the demo's model; `make pretrained PRETRAINED_NAME=sm-32-projective
+# PRETRAINED_SET="model.pixel_channels=0 model.num_depths=16 optim.lr_steps=4000"` remakes the
+# projective GQN without the pixels, and `PRETRAINED_NAME=sm-32 PRETRAINED_SET="model.name=gqn
+# optim.sigma_steps=2700 optim.lr_steps=4000"` the paper's r (docs/pretrained.md).
+PRETRAINED_NAME ?= sm-32-pixels
 PRETRAINED_SET ?=
 PRETRAINED_STEPS ?= 8000
 PRETRAINED := runs/pretrained-$(PRETRAINED_NAME)

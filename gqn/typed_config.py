@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import types
 import typing
@@ -18,6 +19,8 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 import yaml
 
 from gqn.io import atomic_write
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -170,18 +173,20 @@ def apply_overrides(cfg: T, overrides: typing.Sequence[str]) -> T:
 
 def _retype(node: dict, old: type, new: type, dotted: str) -> None:
     """An override that switches a polymorphic config (``model.name=gqn`` on a
-    ``gqn-projective`` config) drops the old class's fields the new one lacks where they hold the
-    old class's defaults; a field set to anything else is an error naming it."""
+    ``gqn-projective`` config) drops the old class's fields the new one lacks; those not at the
+    old class's defaults are named in a warning (they were settings of the other model)."""
     keep = {f.name for f in dataclasses.fields(new)}
     defaults = to_dict(old())
+    where = dotted.rsplit(".", 1)[0]
+    dropped = [
+        f"{where}.{key} = {node[key]!r}"
+        for key in node
+        if key not in keep and node[key] != defaults.get(key)
+    ]
     for key in [k for k in node if k not in keep]:
-        if node[key] != defaults.get(key):
-            where = dotted.rsplit(".", 1)[0]
-            raise ConfigError(
-                f"'{dotted}': {where}.{key} = {node[key]!r} is not a key of {new.__name__}; "
-                "remove it from the config"
-            )
         del node[key]
+    if dropped:
+        logger.warning("'%s' drops %s (not keys of %s)", dotted, ", ".join(dropped), new.__name__)
 
 
 def _parse_value(key: str, raw: str) -> Any:

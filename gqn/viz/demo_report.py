@@ -152,12 +152,12 @@ def write_report(inputs: ReportInputs, path: str | os.PathLike) -> Path:
         "",
         elbo_table(result),
         "",
-        "Longer training: the shipped weights `pretrained:sm-32-projective` are this recipe "
-        "trained to 8,000 steps; `gqn eval pretrained:sm-32-projective --data <this run's data>` "
-        "and `gqn sample pretrained:sm-32-projective ...` show what twice the training gives on "
-        "these scenes. `pretrained:sm-32` (8,000 steps) and `pretrained:sm-32-gpu` (437k query "
-        "images on a GPU) are the paper's GQN, one r per scene, at the same size "
-        "(docs/pretrained.md).",
+        "Longer training: the shipped weights `pretrained:sm-32-pixels` are this recipe "
+        "trained to 8,000 steps; `gqn eval pretrained:sm-32-pixels --data <this run's data>` "
+        "and `gqn sample pretrained:sm-32-pixels ...` show what more training gives on these "
+        "scenes. `pretrained:sm-32-projective` reads the rays without the context pixels; "
+        "`pretrained:sm-32` (8,000 steps) and `pretrained:sm-32-gpu` (437k query images on a "
+        "GPU) are the paper's GQN, one r per scene, at the same size (docs/pretrained.md).",
         "",
         SECTIONS[5],
         "",
