@@ -1,7 +1,8 @@
-"""The projective GQN (gqn/models/projective.py): the query rays' points land where the renderer's
-cameras see them, the gathered statistics are the per-depth mean / variance / coverage over the
-views that see each point, and masked views count for nothing. The model's contract (shapes,
-checkpoints, masking of targets) is tests/test_model_contract.py's."""
+"""The projective GQN (gqn/models/projective.py, gqn/models/projection.py): the query rays'
+points land where the renderer's cameras see them, the context pixels reach the cells that see
+them, the gathered statistics are the per-depth mean / variance / coverage over the views that
+see each point, and masked views count for nothing. The model's contract (shapes, checkpoints,
+masking of targets) is tests/test_model_contract.py's."""
 
 from __future__ import annotations
 
@@ -68,13 +69,35 @@ def test_each_query_pixel_reads_the_context_pixel_on_its_ray():
     image itself at every depth."""
     _, v = cameras([[3.0, 1.0, 0.5]])
     images = torch.rand(1, 1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    module = RayGather(4, 4, 3, 2.3, 4.4, 45.0, pixel_channels=1)
+    module = RayGather(4, 4, 3, 2.3, 4.4, 45.0)
     maps = module.depth_maps(images, v[:, None], torch.ones(1, 1, dtype=torch.bool), v, 16)
     assert maps.shape == (1, 7 * 3, 16, 16)  # channel s D + t: statistic s at depth t
     means = maps[:, :9].unflatten(1, (3, 3))  # (1, colour, depth, 16, 16)
     torch.testing.assert_close(
         means, images[:, 0, :, None].expand(-1, -1, 3, -1, -1), atol=1e-5, rtol=0
     )
+
+
+def test_a_context_pixel_reaches_only_the_cell_that_contains_it():
+    """Query at the context camera: changing context pixel (row 1, col 13) of a 16 x 16 image
+    changes the pixels' channels of the mixing input at cell (0, 3) only (space-to-depth)."""
+    _, v = cameras([[3.0, 1.0, 0.5]])
+    module = RayGather(4, 4, 3, 2.3, 4.4, 45.0, pixel_channels=2)
+    torch.nn.init.ones_(module.pixels[0].bias)  # no unit of the pixels' path off (ReLU)
+    seen = {}
+    module.mix.register_forward_hook(lambda mod, inp, out: seen.__setitem__("x", inp[0]))
+    features = torch.rand(1, 1, 4, 4, 4)
+    images = torch.rand(1, 1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(1, 1, dtype=torch.bool)
+    module(features, v[:, None], mask, v, 4, images)
+    before = seen["x"]
+    changed = images.clone()
+    changed[0, 0, :, 1, 13] += 0.5
+    module(features, v[:, None], mask, v, 4, changed)
+    diff = (seen["x"] - before).abs().sum(1)  # (1, 4, 4)
+    assert (diff > 1e-6).nonzero().tolist() == [[0, 0, 3]]
+    with pytest.raises(ValueError, match="pass images"):
+        module(features, v[:, None], mask, v, 4)
 
 
 def test_the_memory_carries_the_unmasked_context_pixels():
@@ -128,9 +151,11 @@ def test_statistics_are_the_mean_and_variance_over_the_views_that_see_the_point(
     assert stats[0, 8, centre, middle].item() == pytest.approx(1.0)
 
 
-def test_masked_views_and_no_views_give_finite_memory_and_conditioning():
+@pytest.mark.parametrize("pixel_channels", [0, 2])
+def test_masked_views_and_no_views_give_finite_memory_and_conditioning(pixel_channels):
     torch.manual_seed(0)
-    model = ProjectiveGQN(ProjectiveGQN.tiny_config()).eval()
+    config = dataclasses.replace(ProjectiveGQN.tiny_config(), pixel_channels=pixel_channels)
+    model = ProjectiveGQN(config).eval()
     _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [1.0, 1.0, 3.0]])
     images = torch.rand(1, 3, 3, 16, 16)
     mask = torch.tensor([[True, True, False]])
@@ -161,11 +186,13 @@ def test_the_query_pose_changes_the_conditioning_through_the_context():
     assert not torch.allclose(two_poses[0], two_poses[1])
 
 
-def test_a_masked_slot_is_the_same_as_no_slot():
+@pytest.mark.parametrize("pixel_channels", [0, 2])
+def test_a_masked_slot_is_the_same_as_no_slot(pixel_channels):
     """Padding a scene's context with a masked view leaves its conditioning unchanged (the mask
     bit travels in the memory and every statistic counts the unmasked views only)."""
     torch.manual_seed(0)
-    model = ProjectiveGQN(ProjectiveGQN.tiny_config()).eval()
+    config = dataclasses.replace(ProjectiveGQN.tiny_config(), pixel_channels=pixel_channels)
+    model = ProjectiveGQN(config).eval()
     _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [1.0, 1.0, 3.0]])
     images = torch.rand(1, 3, 3, 16, 16)
     query = v[2:]

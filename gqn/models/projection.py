@@ -36,10 +36,10 @@ def context_axes(viewpoint: torch.Tensor) -> torch.Tensor:
 def project(
     points: torch.Tensor, viewpoint: torch.Tensor, fov_deg: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Points (m, k, P, 3) seen by cameras ``viewpoint`` (m, k, 7) -> :func:`pinhole`'s
-    (grid (m, k, P, 2), seen (m, k, P))."""
+    """Points (m, k, N, 3) seen by cameras ``viewpoint`` (m, k, 7) -> :func:`pinhole`'s
+    (grid (m, k, N, 2), seen (m, k, N))."""
     axes = context_axes(viewpoint)
-    cam = torch.einsum("mkpj,mkij->mkpi", points - viewpoint[:, :, None, :3], axes)
+    cam = torch.einsum("mknj,mkij->mkni", points - viewpoint[:, :, None, :3], axes)
     return pinhole(cam, fov_deg)
 
 

@@ -14,8 +14,8 @@ for the GQN's conditional conv-DRAW:
 - each cell of the generator's (s/4) x (s/4) grid casts the query camera's ray through its centre,
   and D points on it at depths t_1 < ... < t_D along the camera's forward axis
   (``depth_near`` ... ``depth_far``: the span of the scenes' content seen from the cameras)
-  are projected into every context camera (:func:`project`, the pinhole of
-  :mod:`gqn.data.render.camera`) and r_k is read there by bilinear interpolation;
+  are projected into every context camera (:func:`gqn.models.projection.project_rays`, the
+  pinhole of :mod:`gqn.data.render.camera`) and r_k is read there by bilinear interpolation;
 - per depth, over the context views that see the point: the mean and the variance of the
   features (the variance is the multi-view agreement of a plane-sweep cost volume) and the
   fraction of views that see it, (2 C + 1) D channels per cell, mixed by a 1x1 and a 3x3
@@ -30,7 +30,7 @@ for the GQN's conditional conv-DRAW:
   the same point.
 
 Everything else (DRAW, inference, ELBO, prior) is the GQN's. ``represent`` returns the context
-memory that r^q is computed from, one row per context view: (b, k, C (s/4)^2 [+ 3 s^2] + d + 1)
+memory that r^q is computed from, one row per context view: (b, k, C (s/4)^2 [+ c s^2] + d + 1)
 = the view's features, [its image when P > 0,] its viewpoint and its mask bit.
 """
 
@@ -177,6 +177,10 @@ class RayGather(nn.Module):
         return stats.permute(0, 1, 3, 2).reshape(stats.shape[0], -1, size, size)
 
     def forward(self, features, viewpoints, mask, query, size: int, images=None) -> torch.Tensor:
+        """r^q (m, r_channels, size, size); ``images`` (m, k, c, s, s) is required with
+        ``pixel_channels`` > 0 and ignored without."""
+        if self.pixels is not None and images is None:
+            raise ValueError("this RayGather reads the context pixels: pass images (m, k, c, s, s)")
         maps = [self.depth_maps(features, viewpoints, mask, query, size)]
         if self.pixels is not None:
             s = size * self.cell_pixels
@@ -219,13 +223,14 @@ class ProjectiveGQN(GQN):
 
     @property
     def pixel_width(self) -> int:
-        """Width of a context image in the memory: 3 s^2 with ``pixel_channels`` > 0, else 0."""
+        """Width of a context image in the memory: c s^2 (c = ``image_channels``) with
+        ``pixel_channels`` > 0, else 0."""
         c = self.config
         return c.image_channels * c.image_size**2 if c.pixel_channels > 0 else 0
 
     @property
     def memory_width(self) -> int:
-        """Width of one context view's row in the memory: C (s/4)^2 [+ 3 s^2] + d + 1."""
+        """Width of one context view's row in the memory: C (s/4)^2 [+ c s^2] + d + 1."""
         features = self.config.gather_channels * self.hidden_size**2
         return features + self.pixel_width + self.viewpoint_dim + 1
 
@@ -235,7 +240,7 @@ class ProjectiveGQN(GQN):
         context_viewpoints: torch.Tensor,
         context_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The context memory (b, k, C (s/4)^2 [+ 3 s^2] + d + 1), fp32: per view, f(x_k, v_k)
+        """The context memory (b, k, C (s/4)^2 [+ c s^2] + d + 1), fp32: per view, f(x_k, v_k)
         brought to C channels and flattened, [x_k flattened when ``pixel_channels`` > 0,] v_k
         and the mask bit (1 = a view). k = 0 gives (b, 0, width)."""
         mask = self.check_views(context_images, context_viewpoints, context_mask, "context")
