@@ -66,7 +66,12 @@ def test_unknown_name_lists_what_is_shipped(tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("name", "batch", "step"),
     # the recipes of docs/pretrained.md
-    [("sm-32", 16, 8000), ("sm-32-gpu", 64, 6831), ("sm-32-projective", 16, 8000)],
+    [
+        ("sm-32", 16, 8000),
+        ("sm-32-gpu", 64, 6831),
+        ("sm-32-projective", 16, 8000),
+        ("sm-32-pixels", 16, 8000),
+    ],
 )
 def test_the_shipped_weights_load_and_render(name, batch, step):
     assert name in pretrained_lib.available()
