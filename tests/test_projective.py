@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from gqn.data.render.camera import project_points
-from gqn.models.projection import project, project_rays
+from gqn.models.projection import pinhole, project_rays
 from gqn.models.projective import (
     ProjectiveGQN,
     ProjectiveGQNConfig,
@@ -29,39 +29,29 @@ def cameras(positions) -> tuple[torch.Tensor, torch.Tensor]:
     return pose, pose_to_viewpoint(pose)
 
 
-def test_points_land_where_the_renderer_projects_them():
-    pose, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [-2.0, 0.5, -2.5]])
-    points = torch.randn(3, 7, 3, generator=torch.Generator().manual_seed(0)) * 0.6
-    grid, seen = project(points[:, None], v[:, None], 45.0)
-    pixels = project_points(points, pose[:, None], 32, 45.0)  # (col, row) in a 32 x 32 image
-    torch.testing.assert_close(grid[:, 0], pixels / 16 - 1, atol=1e-5, rtol=0)
-    assert seen.all()
-
-
-def test_points_behind_or_beside_the_camera_are_not_seen():
-    _, v = cameras([[3.0, 0.0, 0.0]])
-    points = torch.tensor([[[[4.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 2.0], [3.0, 0.0, 0.0]]]])
-    _, seen = project(points, v[:, None], 45.0)
-    # behind the camera; the centre; 34 degrees above the axis (the half-fov is 22.5); the eye
-    assert seen.tolist() == [[[False, True, False, False]]]
-
-
-def test_rays_land_where_their_points_do():
-    """project_rays (per ray, linear in the depth) = project of the points o + t dir."""
-    _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [-2.0, 0.5, -2.5], [1.0, 3.0, 0.3]])
+def test_rays_land_where_the_renderer_projects_their_points():
+    """project_rays (per ray, linear in the depth) puts the points o + t dir of the query's
+    rays where the renderer's camera projects them."""
+    pose, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [-2.0, 0.5, -2.5], [1.0, 3.0, 0.3]])
     query, context = v[:2], v[2:].expand(2, 2, 7)
     depths = torch.tensor([2.3, 3.1, 4.4])
     grid, seen = project_rays(query, 4, depths, context, 45.0)
-    points = (
-        query[:, None, None, :3] + depths[:, None] * cell_directions(query, 4, 4, 45.0)[:, :, None]
-    )  # (2, 16, 3, 3)
-    expected, expected_seen = project(
-        points.flatten(1, 2)[:, None].expand(2, 2, -1, 3), context, 45.0
-    )
     assert grid.shape == (2, 2, 16, 3, 2)
-    torch.testing.assert_close(grid.flatten(2, 3), expected, atol=1e-5, rtol=0)
-    assert torch.equal(seen.flatten(2, 3), expected_seen)
+    directions = cell_directions(query, 4, 4, 45.0)  # (2, 16, 3)
+    points = (query[:, None, None, :3] + depths[:, None] * directions[:, :, None]).flatten(1, 2)
+    for j in range(2):  # every point lies in front of both context cameras
+        pixels = project_points(points, pose[2 + j].expand(2, 1, 5), 32, 45.0) / 16 - 1
+        torch.testing.assert_close(grid[:, j].flatten(1, 2), pixels, atol=1e-4, rtol=0)
+        assert torch.equal(seen[:, j].flatten(1, 2), pixels.abs().amax(-1) <= 1)
     assert seen.any() and not seen.all()
+
+
+def test_points_behind_or_beside_the_camera_are_not_seen():
+    # camera coordinates (right, up, forward): behind the camera; on the axis; 34 degrees above
+    # it (the half-fov is 22.5); the eye
+    cam = torch.tensor([[0.0, 0.0, -1.0], [0.0, 0.0, 3.0], [0.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    _, seen = pinhole(cam, 45.0)
+    assert seen.tolist() == [False, True, False, False]
 
 
 def test_each_query_pixel_reads_the_context_pixel_on_its_ray():

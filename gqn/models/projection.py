@@ -28,21 +28,6 @@ def pinhole(cam: torch.Tensor, fov_deg: float) -> tuple[torch.Tensor, torch.Tens
     return grid, seen
 
 
-def context_axes(viewpoint: torch.Tensor) -> torch.Tensor:
-    """Cameras (m, k, 7) -> their axes (m, k, 3, 3), rows (right, up, forward)."""
-    return camera_axes(viewpoint.flatten(0, 1)).unflatten(0, viewpoint.shape[:2])
-
-
-def project(
-    points: torch.Tensor, viewpoint: torch.Tensor, fov_deg: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Points (m, k, N, 3) seen by cameras ``viewpoint`` (m, k, 7) -> :func:`pinhole`'s
-    (grid (m, k, N, 2), seen (m, k, N))."""
-    axes = context_axes(viewpoint)
-    cam = torch.einsum("mknj,mkij->mkni", points - viewpoint[:, :, None, :3], axes)
-    return pinhole(cam, fov_deg)
-
-
 def project_rays(
     query: torch.Tensor, size: int, depths: torch.Tensor, viewpoint: torch.Tensor, fov_deg: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,7 +35,7 @@ def project_rays(
     (m, 7), o + t (x right + y up + forward) with cells row-major, seen by the cameras
     ``viewpoint`` (m, k, 7) -> :func:`pinhole`'s (grid (m, k, size^2, D, 2), seen (m, k, size^2,
     D)). Per ray, not per point: the camera coordinates A (o - c) + t A dir are linear in t."""
-    axes = context_axes(viewpoint)  # (m, k, 3, 3)
+    axes = camera_axes(viewpoint.flatten(0, 1)).unflatten(0, viewpoint.shape[:2])  # (m, k, 3, 3)
     directions = cell_directions(query, size, size, fov_deg)  # (m, R, 3)
     start = torch.einsum("mkij,mkj->mki", axes, query[:, None, :3] - viewpoint[..., :3])
     step = torch.einsum("mkij,mrj->mkri", axes, directions)  # (m, k, R, 3)
