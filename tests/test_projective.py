@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 
+from gqn.batch import QueryBatch
 from gqn.data.render.camera import project_points
 from gqn.models.projection import pinhole, project_rays
 from gqn.models.projective import (
@@ -105,7 +106,7 @@ def test_the_memory_carries_the_unmasked_context_pixels():
     r_changed[..., :start] = r[..., :start]  # the tower's features unchanged: the pixels alone
     torch.nn.init.ones_(model.gather.pixels[0].bias)  # no unit of the pixels' path off (ReLU)
     assert not torch.allclose(model.condition(r, v[:1]), model.condition(r_changed, v[:1]))
-    off = dataclasses.replace(model.config, pixel_channels=0)
+    off = dataclasses.replace(model.config, pixel_channels=0, pixel_canvas=False)
     assert ProjectiveGQN(off).memory_width == model.memory_width - 3 * 16 * 16
 
 
@@ -141,10 +142,32 @@ def test_statistics_are_the_mean_and_variance_over_the_views_that_see_the_point(
     assert stats[0, 8, centre, middle].item() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("pixel_channels", [0, 2])
-def test_masked_views_and_no_views_give_finite_memory_and_conditioning(pixel_channels):
+VARIANTS = {  # (pixel_channels, pixel_canvas): the pixels' path off, on, and feeding u_0
+    "features": (0, False),
+    "pixels": (2, False),
+    "pixel-canvas": (2, True),
+}
+
+
+def variant(name: str) -> ProjectiveGQNConfig:
+    pixel_channels, pixel_canvas = VARIANTS[name]
+    return dataclasses.replace(
+        ProjectiveGQN.tiny_config(), pixel_channels=pixel_channels, pixel_canvas=pixel_canvas
+    )
+
+
+def assert_same_conditioning(model, r, other, query) -> None:
+    """(cond, u_0) of two context memories are equal (u_0 None for both without the canvas)."""
+    (cond, canvas), (cond_other, canvas_other) = (model.conditioning(x, query) for x in (r, other))
+    torch.testing.assert_close(cond, cond_other)
+    torch.testing.assert_close(canvas, canvas_other)
+    assert (canvas is None) == (not model.config.pixel_canvas)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_masked_views_and_no_views_give_finite_memory_and_conditioning(name):
     torch.manual_seed(0)
-    config = dataclasses.replace(ProjectiveGQN.tiny_config(), pixel_channels=pixel_channels)
+    config = variant(name)
     model = ProjectiveGQN(config).eval()
     _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [1.0, 1.0, 3.0]])
     images = torch.rand(1, 3, 3, 16, 16)
@@ -155,10 +178,11 @@ def test_masked_views_and_no_views_give_finite_memory_and_conditioning(pixel_cha
     r_poisoned = model.represent(poisoned, torch.cat([v[:2], v[2:] * math.inf])[None], mask)
     torch.testing.assert_close(r, r_poisoned)
     query = v[2:]
-    torch.testing.assert_close(model.condition(r, query), model.condition(r_poisoned, query))
+    assert_same_conditioning(model, r, r_poisoned, query)
     empty = model.represent(images[:, :0], v[None, :0])
     assert empty.shape == (1, 0, model.memory_width)
-    assert torch.isfinite(model.condition(empty, query)).all()
+    for x in model.conditioning(empty, query):
+        assert x is None or torch.isfinite(x).all()
 
 
 def test_the_query_pose_changes_the_conditioning_through_the_context():
@@ -176,19 +200,18 @@ def test_the_query_pose_changes_the_conditioning_through_the_context():
     assert not torch.allclose(two_poses[0], two_poses[1])
 
 
-@pytest.mark.parametrize("pixel_channels", [0, 2])
-def test_a_masked_slot_is_the_same_as_no_slot(pixel_channels):
+@pytest.mark.parametrize("name", VARIANTS)
+def test_a_masked_slot_is_the_same_as_no_slot(name):
     """Padding a scene's context with a masked view leaves its conditioning unchanged (the mask
     bit travels in the memory and every statistic counts the unmasked views only)."""
     torch.manual_seed(0)
-    config = dataclasses.replace(ProjectiveGQN.tiny_config(), pixel_channels=pixel_channels)
-    model = ProjectiveGQN(config).eval()
+    model = ProjectiveGQN(variant(name)).eval()
     _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [1.0, 1.0, 3.0]])
     images = torch.rand(1, 3, 3, 16, 16)
     query = v[2:]
     padded = model.represent(images, v[None], torch.tensor([[True, True, False]]))
     unpadded = model.represent(images[:, :2], v[None, :2])
-    torch.testing.assert_close(model.condition(padded, query), model.condition(unpadded, query))
+    assert_same_conditioning(model, padded, unpadded, query)
 
 
 @pytest.mark.parametrize(
@@ -199,9 +222,66 @@ def test_a_masked_slot_is_the_same_as_no_slot(pixel_channels):
         ({"depth_near": 3.0, "depth_far": 2.0}, "depth_near"),
         ({"depth_near": 0.0}, "depth_near"),
         ({"pixel_channels": -1}, "pixel_channels"),
+        ({"pixel_channels": 0, "pixel_canvas": True}, "pixel_canvas"),
         ({"viewpoint": "time", "viewpoint_dim": 9}, "camera viewpoints"),
     ],
 )
 def test_impossible_configs_are_refused(change, message):
     with pytest.raises(ValueError, match=message):
         ProjectiveGQNConfig(**change)
+
+
+def test_the_pixel_canvas_is_each_query_pixels_own_context_colours():
+    """u_0 at the context camera: changing context pixel (row 1, col 13) changes u_0 at that
+    query pixel only (full resolution, no space-to-depth)."""
+    torch.manual_seed(0)
+    model = ProjectiveGQN(variant("pixel-canvas")).eval()
+    torch.nn.init.ones_(model.gather.pixels[0].bias)  # no unit of the pixels' path off (ReLU)
+    _, v = cameras([[3.0, 1.0, 0.5]])
+    images = torch.rand(1, 1, 3, 16, 16)
+    changed = images.clone()
+    changed[0, 0, :, 1, 13] += 0.5
+    canvas, canvas_changed = (
+        model.conditioning(model.represent(x, v[None]), v)[1] for x in (images, changed)
+    )
+    assert canvas.shape == (1, model.config.canvas_channels, 16, 16)
+    diff = (canvas_changed - canvas).abs().sum(1)
+    assert (diff > 1e-6).nonzero().tolist() == [[0, 1, 13]]
+
+
+def test_every_pass_starts_from_the_pixel_canvas():
+    """The posterior (ELBO, reconstruction) and the prior passes start from u_0: with the 1x1
+    to u_0 zeroed they are the model without the canvas (u_0 = 0), with a bias they all move."""
+    torch.manual_seed(0)
+    model = ProjectiveGQN(variant("pixel-canvas")).eval()
+    plain = ProjectiveGQN(variant("pixels")).eval()
+    torch.nn.init.zeros_(model.to_canvas.weight)
+    torch.nn.init.zeros_(model.to_canvas.bias)
+    plain.load_state_dict(
+        {k: x for k, x in model.state_dict().items() if not k.startswith("to_canvas")}
+    )
+    _, v = cameras([[3.0, 1.0, 0.5], [0.2, -3.1, 1.0], [1.0, 1.0, 3.0]])
+    images = torch.rand(1, 3, 3, 16, 16)
+    batch = QueryBatch(
+        images[:, :2],
+        v[None, :2],
+        torch.ones(1, 2, dtype=torch.bool),
+        images[:, 2:],
+        v[None, 2:],
+        torch.ones(1, 1, dtype=torch.bool),
+    )
+
+    def passes(m):
+        torch.manual_seed(1)
+        elbo_mean = m.elbo(batch, 0.5).mean
+        torch.manual_seed(1)
+        reconstruction = m.reconstruct(batch)
+        r = m.represent(batch.context_images, batch.context_viewpoints)
+        prior = m.prior_means(r, batch.target_viewpoints, 2, torch.Generator().manual_seed(2))
+        return elbo_mean, reconstruction, prior
+
+    for ours, theirs in zip(passes(model), passes(plain), strict=True):
+        torch.testing.assert_close(ours, theirs)
+    torch.nn.init.constant_(model.to_canvas.bias, 1.0)
+    for ours, theirs in zip(passes(model), passes(plain), strict=True):
+        assert not torch.allclose(ours, theirs)

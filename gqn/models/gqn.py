@@ -177,6 +177,13 @@ class GQN(SceneModel):
         r = r.expand(b, r.shape[1], size, size)
         return torch.cat([v, r], dim=1)
 
+    def conditioning(
+        self, r: torch.Tensor, query_viewpoint: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(cond, u_0): :meth:`condition`'s [v^q, r] and the generator's initial canvas u_0
+        (m, canvas_channels, s, s), or None for the zero canvas of eq 4.9 (the GQN's)."""
+        return self.condition(r, query_viewpoint), None
+
     def _check_r(self, r: torch.Tensor, m: int) -> None:
         """Refuse an r that would broadcast silently: exactly (m, r_channels, 1, 1) or
         (m, r_channels, s/4, s/4) for m queries (never batch 1 for m, never (m, C, s/4, 1))."""
@@ -198,10 +205,10 @@ class GQN(SceneModel):
         self.check_views(batch.target_images, batch.target_viewpoints, batch.target_mask, "target")
         if r is None:
             r = self.represent(batch.context_images, batch.context_viewpoints, batch.context_mask)
-        cond = self.condition(
+        cond, canvas = self.conditioning(
             self._per_view(r, batch.num_targets), batch.target_viewpoints.flatten(0, 1)
         )
-        return self.draw.posterior_pass(cond, batch.target_images.flatten(0, 1))
+        return self.draw.posterior_pass(cond, batch.target_images.flatten(0, 1), canvas=canvas)
 
     def elbo(self, batch: QueryBatch, sigma: float, r: torch.Tensor | None = None) -> ELBOTerms:
         """Negative ELBO terms (eq 4.17) of every target, with pixel standard deviation
@@ -236,7 +243,11 @@ class GQN(SceneModel):
         drawn) in (scene, view, sample) order; r is shared by all of a scene's, and the
         conditioning [v^q, r] of a view by all its samples (computed once per view)."""
         b, n = viewpoints.shape[:2]
-        cond = self.condition(self._per_view(r, n), viewpoints.flatten(0, 1))
-        cond = cond[:, None].expand(b * n, num_samples, *cond.shape[1:]).flatten(0, 1)
-        images = self.draw.observation(self.draw.prior_pass(cond, generator).canvas).clamp(0, 1)
+        cond, canvas = self.conditioning(self._per_view(r, n), viewpoints.flatten(0, 1))
+        cond, canvas = (
+            None if x is None else x[:, None].expand(b * n, num_samples, *x.shape[1:]).flatten(0, 1)
+            for x in (cond, canvas)
+        )
+        out = self.draw.prior_pass(cond, generator, canvas=canvas)
+        images = self.draw.observation(out.canvas).clamp(0, 1)
         return images.unflatten(0, (b, n, num_samples)).transpose(1, 2)

@@ -27,7 +27,11 @@ for the GQN's conditional conv-DRAW:
   per pixel by a 1x1 convolution and ReLU, and each cell's 4 x 4 pixels (16 P channels,
   space-to-depth) join the cell's feature statistics before the mixing. The tower's s/4 grid
   blurs a cube's colour with its neighbours'; the pixels carry it to the query pixel that sees
-  the same point.
+  the same point;
+- with ``pixel_canvas`` (and P > 0), those P channels per pixel, by a 1x1 convolution, are also
+  the generator's initial canvas u_0 (m, canvas, s, s), where the GQN's is zero: the
+  observation head reads the context colours at full resolution, not only as the UpConv of the
+  (s/4)-grid hidden states (the inference network's down(u_l) sees u_0 too).
 
 Everything else (DRAW, inference, ELBO, prior) is the GQN's. ``represent`` returns the context
 memory that r^q is computed from, one row per context view: (b, k, C (s/4)^2 [+ c s^2] + d + 1)
@@ -59,7 +63,8 @@ class ProjectiveGQNConfig(GQNConfig):
     ``depth_near`` to ``depth_far`` (world units along the query camera's forward axis). The
     defaults cover our Shepard-Metzler objects (cameras 3.33 from the centre, objects within
     ~1.0 of it); rooms need ~0.1 to the far wall. ``pixel_channels`` P > 0 also reads the
-    context images' pixels along every query pixel's ray (module docstring; 0: off). Needs
+    context images' pixels along every query pixel's ray (module docstring; 0: off);
+    ``pixel_canvas`` also starts the generator's canvas from them (needs P > 0). Needs
     ``representation: tower`` (per-view feature maps to project into) and camera viewpoints.
     ``aggregation`` is unused: the per-depth statistics over the views replace the sum or mean
     of r_k."""
@@ -71,6 +76,7 @@ class ProjectiveGQNConfig(GQNConfig):
     depth_near: float = 2.3
     depth_far: float = 4.4
     pixel_channels: int = 0
+    pixel_canvas: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -91,6 +97,11 @@ class ProjectiveGQNConfig(GQNConfig):
             raise ValueError(
                 f"model.pixel_channels must be >= 0 (0: off), got {self.pixel_channels}"
             )
+        if self.pixel_canvas and self.pixel_channels == 0:
+            raise ValueError(
+                "model.pixel_canvas starts the canvas from the context pixels: set "
+                "model.pixel_channels > 0 (e.g. 8) or model.pixel_canvas=false"
+            )
         if not 0 < self.depth_near <= self.depth_far:
             raise ValueError(
                 "model.depth_near and model.depth_far must satisfy 0 < near <= far, got "
@@ -100,8 +111,8 @@ class ProjectiveGQNConfig(GQNConfig):
 
 class RayGather(nn.Module):
     """Context features (m, k, C, h, h), their viewpoints (m, k, 7) and mask (m, k) [and
-    images (m, k, 3, s, s) when ``pixel_channels`` > 0] -> r^q (m, r_channels, size, size) for
-    query viewpoints (m, 7) (module docstring)."""
+    images (m, k, 3, s, s) when ``pixel_channels`` > 0] -> r^q (m, r_channels, size, size) [and
+    the pixels' channels (m, P, s, s)] for query viewpoints (m, 7) (module docstring)."""
 
     def __init__(
         self,
@@ -176,17 +187,21 @@ class RayGather(nn.Module):
         stats = self.statistics(values, viewpoints, mask, query, size)  # (m, 2C+1, R, D)
         return stats.permute(0, 1, 3, 2).reshape(stats.shape[0], -1, size, size)
 
-    def forward(self, features, viewpoints, mask, query, size: int, images=None) -> torch.Tensor:
-        """r^q (m, r_channels, size, size); ``images`` (m, k, c, s, s) is required with
-        ``pixel_channels`` > 0 and ignored without."""
+    def forward(
+        self, features, viewpoints, mask, query, size: int, images=None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(r^q (m, r_channels, size, size), the pixels' channels (m, P, s, s) or None without
+        the pixels' path); ``images`` (m, k, c, s, s) is required with ``pixel_channels`` > 0
+        and ignored without."""
         if self.pixels is not None and images is None:
             raise ValueError("this RayGather reads the context pixels: pass images (m, k, c, s, s)")
         maps = [self.depth_maps(features, viewpoints, mask, query, size)]
+        pixels = None
         if self.pixels is not None:
             s = size * self.cell_pixels
             pixels = self.pixels(self.depth_maps(images, viewpoints, mask, query, s))
             maps.append(F.pixel_unshuffle(pixels, self.cell_pixels))  # (m, 16 P, size, size)
-        return self.mix(torch.cat(maps, dim=1))
+        return self.mix(torch.cat(maps, dim=1)), pixels
 
 
 @register_model("gqn-projective")
@@ -212,6 +227,9 @@ class ProjectiveGQN(GQN):
             config.image_channels,
             config.image_size // self.hidden_size,
         )
+        self.to_canvas = None
+        if config.pixel_canvas:
+            self.to_canvas = nn.Conv2d(config.pixel_channels, config.canvas_channels, 1)
 
     @classmethod
     def tiny_config(cls) -> ProjectiveGQNConfig:
@@ -266,6 +284,13 @@ class ProjectiveGQN(GQN):
     def condition(self, r: torch.Tensor, query_viewpoint: torch.Tensor) -> torch.Tensor:
         """[v^q, r^q] (m, p + r_channels, s/4, s/4) from the context memory r (m, k, width)
         repeated per query and query_viewpoint (m, d)."""
+        return self.conditioning(r, query_viewpoint)[0]
+
+    def conditioning(
+        self, r: torch.Tensor, query_viewpoint: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(:meth:`condition`, u_0): u_0 (m, canvas_channels, s, s) from the pixels' channels
+        with ``pixel_canvas``, else None (the zero canvas)."""
         size, d = self.hidden_size, self.viewpoint_dim
         m = query_viewpoint.shape[0]
         if query_viewpoint.shape != (m, d):
@@ -281,5 +306,8 @@ class ProjectiveGQN(GQN):
         # the cameras and the pixels are data: no gradient through the sampling grid or images
         viewpoints, images = viewpoints.detach(), images.detach()
         images = images.unflatten(-1, (channels, s, s)) if self.pixel_width else None
-        r_q = self.gather(features, viewpoints, mask[..., 0] > 0.5, query_viewpoint, size, images)
-        return torch.cat([self.pose_map(query_viewpoint, size, size), r_q], dim=1)
+        r_q, pixels = self.gather(
+            features, viewpoints, mask[..., 0] > 0.5, query_viewpoint, size, images
+        )
+        cond = torch.cat([self.pose_map(query_viewpoint, size, size), r_q], dim=1)
+        return cond, None if self.to_canvas is None else self.to_canvas(pixels)
