@@ -34,7 +34,8 @@ Precision = Literal["auto", "fp32", "bf16"]
 class AccelConfig:
     """Speed switches; none changes the mathematics.
 
-    ``precision``: ``"auto"`` picks bf16 on CUDA and on CPUs with native bf16, else fp32;
+    ``precision``: ``"auto"`` picks bf16 on CUDA and on CPUs with native bf16 but no AMX, else
+    fp32;
     ``"fp32"``; ``"bf16"`` (autocast: matmuls and convolutions in bfloat16; parameters,
     optimiser state and losses in fp32). ``channels_last``: NHWC memory layout for the model and
     its 4-d inputs. ``compile``: ``torch.compile`` the model with ``compile_mode``
@@ -56,18 +57,31 @@ def cpu_has_native_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and check is not None and check())
 
 
+def cpu_has_amx() -> bool:
+    """Whether the CPU has AMX tiles (the ``amx_tile`` flag of Linux's /proc/cpuinfo; False
+    where that file is absent). With torch 2.13.0 the AMX bf16 path gives gradients far from
+    fp32's (cosine 0.47-0.84 for the GQN's representation and core, tests/test_fast_paths.py;
+    within 0.99 with AMX disabled by ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16), so ``"auto"``
+    does not pick bf16 there."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return any(line.startswith("flags") and "amx_tile" in line.split() for line in cpuinfo)
+    except OSError:
+        return False
+
+
 def resolve(accel: AccelConfig, device: torch.device | str) -> AccelConfig:
     """A copy of ``accel`` with ``precision="auto"`` replaced by the concrete choice for
     ``device``: bf16 on a CUDA GPU that supports it and on a CPU with native bf16 (measured:
     paper64 training 3.7x the reference path and 2.1x fp32, loss curves unchanged; see
-    docs/performance.md), fp32 otherwise."""
+    docs/performance.md), fp32 otherwise, and fp32 on a CPU with AMX (:func:`cpu_has_amx`)."""
     device = torch.device(device)
     if accel.precision != "auto":
         return replace(accel)
     if device.type == "cuda":
         bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     else:
-        bf16 = device.type == "cpu" and cpu_has_native_bf16()
+        bf16 = device.type == "cpu" and cpu_has_native_bf16() and not cpu_has_amx()
     return replace(accel, precision="bf16" if bf16 else "fp32")
 
 

@@ -20,9 +20,12 @@ def elbo_terms(model, batch, accel, seed=0):
 
 
 @pytest.mark.parametrize("native_bf16", [True, False])
-def test_resolve_auto_follows_native_bf16_and_keeps_explicit_choices(monkeypatch, native_bf16):
+@pytest.mark.parametrize("amx", [True, False])
+def test_resolve_auto_follows_native_bf16_and_keeps_explicit_choices(monkeypatch, native_bf16, amx):
+    """auto: bf16 on a CPU with native bf16 unless it has AMX (whose bf16 gradients are off)."""
     monkeypatch.setattr(accel_module, "cpu_has_native_bf16", lambda: native_bf16)
-    assert resolve(AccelConfig(), CPU).precision == ("bf16" if native_bf16 else "fp32")
+    monkeypatch.setattr(accel_module, "cpu_has_amx", lambda: amx)
+    assert resolve(AccelConfig(), CPU).precision == ("bf16" if native_bf16 and not amx else "fp32")
     assert resolve(AccelConfig(precision="fp32"), CPU).precision == "fp32"
     assert resolve(AccelConfig(precision="bf16"), CPU).precision == "bf16"
     assert resolve(AccelConfig(precision="fp32", compile=True), "cpu").compile

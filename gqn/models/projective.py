@@ -233,11 +233,13 @@ class ProjectiveGQN(GQN):
 
     @classmethod
     def tiny_config(cls) -> ProjectiveGQNConfig:
-        """The GQN's contract-test fixture with 4 depths, 4 gathered channels and 2 pixel
-        channels (the contract tests then cover the pixels' path too)."""
+        """The GQN's contract-test fixture with 4 depths, 4 gathered channels, 2 pixel channels
+        and the pixel canvas (the contract tests then cover both pixel paths too)."""
         # pragma: no mutate block -- a contract-test fixture, no equation (docs/testing.md)
         gqn = dataclasses.asdict(GQN.tiny_config()) | {"name": "gqn-projective"}
-        return ProjectiveGQNConfig(**gqn, num_depths=4, gather_channels=4, pixel_channels=2)
+        return ProjectiveGQNConfig(
+            **gqn, num_depths=4, gather_channels=4, pixel_channels=2, pixel_canvas=True
+        )
 
     @property
     def pixel_width(self) -> int:
