@@ -15,6 +15,7 @@ Measured speed-ups and the chosen defaults are in ``docs/performance.md``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -57,6 +58,7 @@ def cpu_has_native_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and check is not None and check())
 
 
+@functools.cache
 def cpu_has_amx() -> bool:
     """Whether the CPU has AMX tiles (the ``amx_tile`` flag of Linux's /proc/cpuinfo; False
     where that file is absent). With torch 2.13.0 the AMX bf16 path gives gradients far from

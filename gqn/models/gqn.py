@@ -181,7 +181,7 @@ class GQN(SceneModel):
         self, r: torch.Tensor, query_viewpoint: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(cond, u_0): :meth:`condition`'s [v^q, r] and the generator's initial canvas u_0
-        (m, canvas_channels, s, s), or None for the zero canvas of eq 4.9 (the GQN's)."""
+        (m, canvas_channels, s, s), or None for the GQN's zero canvas."""
         return self.condition(r, query_viewpoint), None
 
     def _check_r(self, r: torch.Tensor, m: int) -> None:
