@@ -37,17 +37,11 @@ VIEWS, CONTEXT, BATCH = 5, [0, 1, 2], 4
 
 def cpu_features() -> dict:
     """CPU model and the vector/bf16 features that decide CPU speed (from /proc/cpuinfo)."""
-    model, flags = "unknown", set()
-    info = Path("/proc/cpuinfo")
-    if info.exists():
-        for line in info.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                model = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
+    from gqn.device import cpu_model_and_flags
+
+    model, flags = cpu_model_and_flags()
     return {
-        "cpu": model,
+        "cpu": model or "unknown",
         "cores": os.cpu_count(),
         "avx2": "avx2" in flags,
         "avx512f": "avx512f" in flags,

@@ -15,7 +15,6 @@ Measured speed-ups and the chosen defaults are in ``docs/performance.md``.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from gqn.batch import QueryBatch
+from gqn.device import cpu_model_and_flags
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +58,12 @@ def cpu_has_native_bf16() -> bool:
     return bool(torch.backends.mkldnn.is_available() and check is not None and check())
 
 
-@functools.cache
 def cpu_has_amx() -> bool:
-    """Whether the CPU has AMX tiles (the ``amx_tile`` flag of Linux's /proc/cpuinfo; False
-    where that file is absent). With torch 2.13.0 the AMX bf16 path gives gradients far from
-    fp32's (cosine 0.47-0.84 for the GQN's representation and core, tests/test_fast_paths.py;
-    within 0.99 with AMX disabled by ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16), so ``"auto"``
-    does not pick bf16 there."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            return any(line.startswith("flags") and "amx_tile" in line.split() for line in cpuinfo)
-    except OSError:
-        return False
+    """Whether the CPU has AMX tiles (the ``amx_tile`` flag). With torch 2.13.0 the AMX bf16
+    path gives gradients far from fp32's (cosine 0.47-0.84 for the GQN's representation and
+    core, tests/test_fast_paths.py; above 0.99 with AMX disabled by
+    ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16), so ``"auto"`` does not pick bf16 there."""
+    return "amx_tile" in cpu_model_and_flags()[1]
 
 
 def resolve(accel: AccelConfig, device: torch.device | str) -> AccelConfig:

@@ -141,3 +141,11 @@ def test_full_fp32_turns_tf32_off_on_cuda_only_and_restores_it():
     finally:
         for f, value in zip(flags, saved, strict=True):
             f.allow_tf32 = value
+
+
+@pytest.mark.parametrize(
+    "flags, amx", [({"avx512_bf16", "amx_tile"}, True), ({"avx512_bf16"}, False)]
+)
+def test_cpu_has_amx_reads_the_amx_tile_flag(monkeypatch, flags, amx):
+    monkeypatch.setattr(accel_module, "cpu_model_and_flags", lambda: ("cpu", frozenset(flags)))
+    assert accel_module.cpu_has_amx() is amx

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from gqn.device import cpu_model_and_flags
 from gqn.eval.evaluate import BASELINES
 from gqn.viz.eval_report import elbo_table, metrics_table
 
@@ -50,13 +51,7 @@ class ReportInputs:
 
 def machine_info() -> dict[str, Any]:
     """CPU model and count, OS, Python and torch versions, accelerator if any."""
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model_and_flags()[0] or platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return {
         "cpu": cpu,
